@@ -1,0 +1,235 @@
+//! The client: registers with a relay, saves modules and calls functions.
+
+mod builder;
+mod request;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::debug;
+
+pub use builder::ClientBuilder;
+
+use crate::codec;
+use crate::error::{Component, Error, Result};
+use crate::module::Module;
+use crate::protocol::{
+    ExecFunc, ExecResult, InquiryEngine, KeyMap, RegisterClient, SaveModule,
+};
+use request::Target;
+
+/// How long a call may take when the caller does not say: 5 seconds.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The relay a client talks to when the builder names none.
+pub const DEFAULT_RELAY: &str = "giocci-relay";
+
+/// A connection to one relay and the engines it hands out.
+///
+/// Cloning is cheap and clones share the Zenoh session. Build one with
+/// [`Client::builder`], then [`register_client`](Client::register_client)
+/// before saving modules or calling functions.
+///
+/// ```no_run
+/// # async fn run() -> giocci::Result<()> {
+/// let client = giocci::Client::builder("my-client")
+///     .connect("tcp/127.0.0.1:7447")
+///     .open()
+///     .await?;
+/// client.register_client().await?;
+/// let sum: i64 = client.exec_func("math", "add", &(1i64, 2i64)).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    session: zenoh::Session,
+    name: String,
+    relay: String,
+    keys: KeyMap,
+    timeout: Duration,
+    registered: AtomicBool,
+    next_exec_id: AtomicU64,
+}
+
+impl Client {
+    /// Starts building a client with a unique `name`.
+    pub fn builder(name: impl Into<String>) -> ClientBuilder {
+        ClientBuilder::new(name.into())
+    }
+
+    /// This client's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The relay this client talks to.
+    pub fn relay(&self) -> &str {
+        &self.inner.relay
+    }
+
+    /// The timeout of calls that do not set their own.
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
+    /// The Zenoh session this client uses.
+    pub fn session(&self) -> &zenoh::Session {
+        &self.inner.session
+    }
+
+    /// Registers this client with its relay. Saving modules and calling
+    /// functions are refused until this succeeds.
+    pub async fn register_client(&self) -> Result<()> {
+        const OP: &str = "register_client";
+        let request = RegisterClient { client: self.inner.name.clone() };
+        let key = self.inner.keys.register_client(&self.inner.relay);
+        self.request::<_, ()>(OP, self.relay_target(), key, &request, self.deadline(None))
+            .await?;
+        self.inner.registered.store(true, Ordering::Release);
+        debug!(client = %self.inner.name, relay = %self.inner.relay, "registered");
+        Ok(())
+    }
+
+    /// Saves `module` with the relay, which hands it to every engine. A
+    /// module of the same name saved earlier by this client is replaced.
+    pub async fn save_module(&self, module: &Module) -> Result<()> {
+        self.save_module_with_timeout(module, self.inner.timeout).await
+    }
+
+    /// [`save_module`](Client::save_module) with its own timeout.
+    pub async fn save_module_with_timeout(&self, module: &Module, timeout: Duration) -> Result<()> {
+        const OP: &str = "save_module";
+        self.ensure_registered(OP)?;
+        let request = SaveModule {
+            client: self.inner.name.clone(),
+            module: module.to_blob(),
+            timeout_ms: millis(timeout),
+        };
+        let key = self.inner.keys.save_module_client(&self.inner.relay);
+        self.request::<_, ()>(OP, self.relay_target(), key, &request, self.deadline(Some(timeout)))
+            .await?;
+        debug!(
+            client = %self.inner.name,
+            module = module.name(),
+            digest = %module.digest_hex(),
+            "module saved"
+        );
+        Ok(())
+    }
+
+    /// Runs `module::function(args)` on an engine and returns its result.
+    ///
+    /// `args` is the tuple of arguments: `&(1, 2)` for two, `&(x,)` for one,
+    /// `&()` for none. The call, engine inquiry included, must finish within
+    /// the client's timeout.
+    pub async fn exec_func<A, R>(&self, module: &str, function: &str, args: &A) -> Result<R>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        self.exec_func_with_timeout(module, function, args, self.inner.timeout).await
+    }
+
+    /// [`exec_func`](Client::exec_func) with its own timeout.
+    pub async fn exec_func_with_timeout<A, R>(
+        &self,
+        module: &str,
+        function: &str,
+        args: &A,
+        timeout: Duration,
+    ) -> Result<R>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        const OP: &str = "exec_func";
+        self.ensure_registered(OP)?;
+        let deadline = self.deadline(Some(timeout));
+        let args = codec::encode(args).map_err(|source| Error::Encode { operation: OP, source })?;
+
+        let engine = self.inquiry_engine(module, deadline).await?;
+
+        let exec_id = self.inner.next_exec_id.fetch_add(1, Ordering::Relaxed);
+        let request = ExecFunc {
+            client: self.inner.name.clone(),
+            exec_id,
+            module: module.to_owned(),
+            function: function.to_owned(),
+            args,
+        };
+        let key = self.inner.keys.exec_func(&engine);
+        let target = Target { component: Component::Engine, name: &engine };
+        let result: ExecResult = self.request(OP, target, key, &request, deadline).await?;
+        debug!(client = %self.inner.name, %engine, module, function, exec_id, "call returned");
+
+        codec::decode(&result.value).map_err(|source| Error::Decode {
+            operation: OP,
+            component: Component::Engine,
+            name: engine,
+            source,
+        })
+    }
+
+    /// Asks the relay which engine should run a call of `module`.
+    async fn inquiry_engine(&self, module: &str, deadline: Deadline) -> Result<String> {
+        const OP: &str = "inquiry_engine";
+        let request = InquiryEngine { client: self.inner.name.clone(), module: module.to_owned() };
+        let key = self.inner.keys.inquiry_engine(&self.inner.relay);
+        self.request(OP, self.relay_target(), key, &request, deadline).await
+    }
+
+    /// Closes the Zenoh session. Other clones of this client stop working.
+    pub async fn close(self) -> Result<()> {
+        self.inner.session.close().await.map_err(|source| Error::Session { source })
+    }
+
+    fn ensure_registered(&self, operation: &'static str) -> Result<()> {
+        if self.inner.registered.load(Ordering::Acquire) {
+            Ok(())
+        } else {
+            Err(Error::RelayNotRegistered {
+                operation,
+                client: self.inner.name.clone(),
+                relay: self.inner.relay.clone(),
+            })
+        }
+    }
+
+    fn relay_target(&self) -> Target<'_> {
+        Target { component: Component::Relay, name: &self.inner.relay }
+    }
+
+    fn deadline(&self, timeout: Option<Duration>) -> Deadline {
+        let timeout = timeout.unwrap_or(self.inner.timeout);
+        Deadline { start: Instant::now(), timeout }
+    }
+}
+
+/// The time budget of one call, shared by its requests.
+#[derive(Debug, Clone, Copy)]
+struct Deadline {
+    start: Instant,
+    timeout: Duration,
+}
+
+impl Deadline {
+    fn remaining(&self) -> Duration {
+        self.timeout.saturating_sub(self.start.elapsed())
+    }
+
+    fn expired(&self) -> bool {
+        self.remaining().is_zero()
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}

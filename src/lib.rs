@@ -1,0 +1,1 @@
+//! Shared helpers for giocci's examples, tests and benchmarks.
