@@ -1,0 +1,144 @@
+//! The annotated module, parsed into what the other phases need.
+
+use proc_macro2::{Span, TokenStream};
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::{FnArg, Ident, Item, ItemFn, ItemMod, LitStr, Pat, ReturnType, Token, Type, Visibility};
+
+/// An inline module under `#[giocci::remote]`.
+pub struct RemoteModule {
+    /// The module as written.
+    pub item: ItemMod,
+    /// Its items (the module has a body; `parse` refuses one without).
+    pub items: Vec<Item>,
+    /// The name it is saved and called under.
+    pub name: String,
+    /// Where to point errors about the module as a whole.
+    pub name_span: Span,
+    /// The Rust edition the guest is compiled with.
+    pub edition: String,
+    /// Its `pub fn`s, in order.
+    pub functions: Vec<RemoteFn>,
+}
+
+/// A `pub fn` of the module.
+pub struct RemoteFn {
+    /// The function as written.
+    pub item: ItemFn,
+    /// Its parameters, receivers excluded.
+    pub params: Vec<Param>,
+}
+
+/// One parameter of a remote function.
+pub struct Param {
+    /// The name used in the generated stub.
+    pub ident: Ident,
+    /// The declared type.
+    pub ty: Type,
+}
+
+impl RemoteFn {
+    pub fn ident(&self) -> &Ident {
+        &self.item.sig.ident
+    }
+
+    /// The declared return type, `()` when there is none.
+    pub fn output(&self) -> Type {
+        match &self.item.sig.output {
+            ReturnType::Default => syn::parse_quote!(()),
+            ReturnType::Type(_, ty) => (**ty).clone(),
+        }
+    }
+}
+
+impl RemoteModule {
+    /// Parses the attribute's arguments and the module. On error, hands the
+    /// module back so the fallback can still emit it.
+    pub fn parse(args: TokenStream, item: ItemMod) -> Result<Self, (syn::Error, ItemMod)> {
+        let args = match Args::parse(args) {
+            Ok(args) => args,
+            Err(err) => return Err((err, item)),
+        };
+        let Some((_, items)) = &item.content else {
+            let err = syn::Error::new_spanned(
+                &item,
+                "#[giocci::remote] needs the module's body inline: write `mod name { ... }`, \
+                 not `mod name;`",
+            );
+            return Err((err, item));
+        };
+        let items = items.clone();
+
+        let (name, name_span) = match &args.name {
+            Some(lit) => (lit.value(), lit.span()),
+            None => (item.ident.to_string(), item.ident.span()),
+        };
+        let functions = items
+            .iter()
+            .filter_map(|item| match item {
+                Item::Fn(func) if matches!(func.vis, Visibility::Public(_)) => Some(func),
+                _ => None,
+            })
+            .map(|func| RemoteFn { params: params(func), item: func.clone() })
+            .collect();
+        let edition = args.edition.map_or_else(|| "2024".to_owned(), |lit| lit.value());
+        Ok(RemoteModule { item, items, name, name_span, edition, functions })
+    }
+}
+
+fn params(func: &ItemFn) -> Vec<Param> {
+    func.sig
+        .inputs
+        .iter()
+        .filter_map(|input| match input {
+            FnArg::Typed(typed) => Some(typed),
+            FnArg::Receiver(_) => None,
+        })
+        .enumerate()
+        .map(|(index, typed)| {
+            let ident = match &*typed.pat {
+                Pat::Ident(pat) if pat.subpat.is_none() => pat.ident.clone(),
+                _ => Ident::new(&format!("arg{index}"), Span::call_site()),
+            };
+            Param { ident, ty: (*typed.ty).clone() }
+        })
+        .collect()
+}
+
+/// `#[giocci::remote(name = "...", edition = "...")]`.
+#[derive(Default)]
+struct Args {
+    name: Option<LitStr>,
+    edition: Option<LitStr>,
+}
+
+impl Args {
+    fn parse(tokens: TokenStream) -> syn::Result<Args> {
+        let mut args = Args::default();
+        let pairs = Punctuated::<syn::MetaNameValue, Token![,]>::parse_terminated.parse2(tokens)?;
+        for pair in pairs {
+            let value = match &pair.value {
+                syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(lit), .. }) => lit.clone(),
+                other => return Err(syn::Error::new_spanned(other, "expected a string literal")),
+            };
+            if pair.path.is_ident("name") {
+                args.name = Some(value);
+            } else if pair.path.is_ident("edition") {
+                if !matches!(value.value().as_str(), "2018" | "2021" | "2024") {
+                    return Err(syn::Error::new_spanned(
+                        &value,
+                        "unknown edition; use \"2018\", \"2021\" or \"2024\"",
+                    ));
+                }
+                args.edition = Some(value);
+            } else {
+                return Err(syn::Error::new_spanned(
+                    &pair.path,
+                    "unknown argument; #[giocci::remote] takes `name = \"...\"` and \
+                     `edition = \"...\"`",
+                ));
+            }
+        }
+        Ok(args)
+    }
+}
