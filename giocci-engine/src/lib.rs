@@ -1,1 +1,139 @@
+//! The giocci engine: takes modules from its relay and runs their functions
+//! in wasmtime.
+//!
+//! Run it as the `giocci-engine` binary, or inside a process with
+//! [`Engine::start`] on a Zenoh session you opened. [`embedded`] starts a
+//! relay and an engine together, for examples and tests.
+//!
+//! # Limitations
+//!
+//! A call runs until its function returns: the engine sets no time or fuel
+//! limit yet, so a function that never returns keeps one of the blocking
+//! threads busy for good (the caller still gets its timeout error). Each call
+//! may use up to [`DEFAULT_MEMORY_LIMIT`] of linear memory.
+#![deny(missing_docs)]
 
+pub mod embedded;
+mod handlers;
+mod runtime;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::join_all;
+use giocci::protocol::{Deadline, KeyMap, NameError, RegisterEngine, Target, request, validate_name};
+use giocci::{Component, ZenohError};
+use tokio::task::JoinHandle;
+use tracing::info;
+
+pub use runtime::{Compiled, DEFAULT_MEMORY_LIMIT, Runtime};
+
+use handlers::Shared;
+
+/// The engine name used when none is given.
+pub const DEFAULT_NAME: &str = "giocci-engine";
+
+/// How long an engine waits for its relay to answer its registration: 10
+/// seconds.
+pub const DEFAULT_REGISTER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An engine's settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The engine's name, which its relay hands to clients.
+    pub name: String,
+    /// The relay it registers with and takes modules from.
+    pub relay: String,
+    /// The prefix of every key, shared with its relay and clients.
+    pub key_prefix: Option<String>,
+    /// How long to wait for the relay to answer the registration.
+    pub register_timeout: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            name: DEFAULT_NAME.to_owned(),
+            relay: giocci::DEFAULT_RELAY.to_owned(),
+            key_prefix: None,
+            register_timeout: DEFAULT_REGISTER_TIMEOUT,
+        }
+    }
+}
+
+/// Why an engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A name or the key prefix cannot be used in Zenoh keys.
+    #[error("cannot start engine; {0}")]
+    InvalidName(#[from] NameError),
+    /// Zenoh refused to declare one of the engine's queryables.
+    #[error("cannot start engine '{engine}': declaring {key} failed; {source}")]
+    Declare {
+        /// The engine.
+        engine: String,
+        /// The key.
+        key: String,
+        /// Zenoh's error.
+        #[source]
+        source: ZenohError,
+    },
+    /// The relay did not accept the registration.
+    #[error("engine '{engine}' could not register; {source}")]
+    Register {
+        /// The engine.
+        engine: String,
+        /// Why.
+        #[source]
+        source: giocci::Error,
+    },
+}
+
+/// A running engine. Dropping it does not stop it; call [`Engine::stop`].
+#[derive(Debug)]
+pub struct Engine {
+    shared: Arc<Shared>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Engine {
+    /// Declares the engine's queryables on `session`, then registers with
+    /// the relay, which hands over the modules it already stores.
+    pub async fn start(session: zenoh::Session, config: EngineConfig) -> Result<Engine, EngineError> {
+        validate_name("engine name", &config.name)?;
+        validate_name("relay name", &config.relay)?;
+        let keys = KeyMap::new(config.key_prefix.as_deref())?;
+        let shared = Arc::new(Shared::new(session, keys, config, Runtime::new()));
+        let tasks = handlers::spawn_all(&shared).await?;
+        let engine = Engine { shared, tasks };
+
+        let shared = &engine.shared;
+        let message = RegisterEngine { engine: shared.name.clone() };
+        let key = shared.keys.register_engine(&shared.config.relay);
+        let target = Target { component: Component::Relay, name: &shared.config.relay };
+        let deadline = Deadline::after(shared.config.register_timeout);
+        let registered: Result<(), _> =
+            request(&shared.session, "register_engine", target, &key, &message, deadline).await;
+        if let Err(source) = registered {
+            let name = shared.name.clone();
+            engine.stop().await;
+            return Err(EngineError::Register { engine: name, source });
+        }
+        info!(engine = %engine.shared.name, relay = %engine.shared.config.relay, "engine started");
+        Ok(engine)
+    }
+
+    /// The engine's name.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// Stops answering. Calls being run are dropped unanswered.
+    pub async fn stop(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        join_all(self.tasks).await;
+        info!(engine = %self.shared.name, "engine stopped");
+    }
+}

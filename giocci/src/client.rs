@@ -1,11 +1,10 @@
 //! The client: registers with a relay, saves modules and calls functions.
 
 mod builder;
-mod request;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -17,9 +16,9 @@ use crate::codec;
 use crate::error::{Component, Error, Result};
 use crate::module::Module;
 use crate::protocol::{
-    ExecFunc, ExecResult, InquiryEngine, KeyMap, RegisterClient, SaveModule,
+    Deadline, ExecFunc, ExecResult, InquiryEngine, KeyMap, RegisterClient, SaveModule, Target,
+    request,
 };
-use request::Target;
 
 /// How long a call may take when the caller does not say: 5 seconds.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -208,25 +207,22 @@ impl Client {
     }
 
     fn deadline(&self, timeout: Option<Duration>) -> Deadline {
-        let timeout = timeout.unwrap_or(self.inner.timeout);
-        Deadline { start: Instant::now(), timeout }
-    }
-}
-
-/// The time budget of one call, shared by its requests.
-#[derive(Debug, Clone, Copy)]
-struct Deadline {
-    start: Instant,
-    timeout: Duration,
-}
-
-impl Deadline {
-    fn remaining(&self) -> Duration {
-        self.timeout.saturating_sub(self.start.elapsed())
+        Deadline::after(timeout.unwrap_or(self.inner.timeout))
     }
 
-    fn expired(&self) -> bool {
-        self.remaining().is_zero()
+    async fn request<Q, A>(
+        &self,
+        operation: &'static str,
+        target: Target<'_>,
+        key: String,
+        message: &Q,
+        deadline: Deadline,
+    ) -> Result<A>
+    where
+        Q: Serialize + ?Sized,
+        A: DeserializeOwned,
+    {
+        request(&self.inner.session, operation, target, &key, message, deadline).await
     }
 }
 

@@ -17,10 +17,12 @@
 //! reply is always a [`Reply`]: the answer, or a [`RemoteError`] that the
 //! client turns into a typed [`Error`](crate::Error).
 
+mod exchange;
 mod keys;
 mod messages;
 mod names;
 
+pub use exchange::{Deadline, Target, answer, request, serve};
 pub use keys::KeyMap;
 pub use messages::{
     ExecFunc, ExecResult, InquiryEngine, ModuleBlob, PushModule, RegisterClient, RegisterEngine,

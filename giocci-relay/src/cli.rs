@@ -1,0 +1,83 @@
+//! Command-line pieces shared by the `giocci-relay` and `giocci-engine`
+//! binaries.
+
+use std::path::PathBuf;
+
+use giocci::transport::{Mode, ZenohOptions};
+
+/// Zenoh flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ZenohArgs {
+    /// Prefix of every key; relay, engines and clients must agree on it.
+    #[arg(long, env = "GIOCCI_KEY_PREFIX")]
+    pub key_prefix: Option<String>,
+
+    /// Zenoh mode of this process: client, peer or router.
+    #[arg(long)]
+    pub mode: Option<Mode>,
+
+    /// Zenoh endpoint to listen on (repeatable), such as tcp/127.0.0.1:7447.
+    #[arg(long = "listen", value_name = "ENDPOINT")]
+    pub listen: Vec<String>,
+
+    /// Zenoh endpoint to connect to (repeatable), such as tcp/10.0.0.5:7447.
+    #[arg(long = "connect", value_name = "ENDPOINT")]
+    pub connect: Vec<String>,
+
+    /// A full Zenoh configuration (JSON5), read before the flags above are
+    /// applied. Multicast scouting is always turned off.
+    #[arg(long, value_name = "FILE")]
+    pub zenoh_config: Option<PathBuf>,
+}
+
+impl ZenohArgs {
+    /// The Zenoh options, with `mode`, `listen` and `connect` as defaults for
+    /// what the flags and the file leave unset.
+    pub fn options(&self, mode: Mode, listen: &[&str], connect: &[&str]) -> ZenohOptions {
+        let from_file = self.zenoh_config.is_some();
+        let or_default = |given: &[String], default: &[&str]| {
+            if given.is_empty() && !from_file {
+                default.iter().map(|s| (*s).to_owned()).collect()
+            } else {
+                given.to_vec()
+            }
+        };
+        ZenohOptions {
+            config_file: self.zenoh_config.clone(),
+            mode: self.mode.or(if from_file { None } else { Some(mode) }),
+            listen: or_default(&self.listen, listen),
+            connect: or_default(&self.connect, connect),
+        }
+    }
+}
+
+/// Installs the log subscriber: `RUST_LOG` if set, else `info`.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// Waits for SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

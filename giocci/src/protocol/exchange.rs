@@ -1,0 +1,190 @@
+//! One query and its one reply, from both ends.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::task::JoinHandle;
+use tracing::{trace, warn};
+use zenoh::query::{ConsolidationMode, Query};
+
+use super::{RemoteError, Reply};
+use crate::codec;
+use crate::error::{Component, Error, Result};
+
+/// Extra time given to Zenoh to report its own query timeout.
+const GRACE: Duration = Duration::from_millis(250);
+
+/// The time budget of one operation, shared by the queries it makes.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    start: Instant,
+    timeout: Duration,
+}
+
+impl Deadline {
+    /// A budget of `timeout` starting now.
+    pub fn after(timeout: Duration) -> Self {
+        Deadline { start: Instant::now(), timeout }
+    }
+
+    /// The whole budget.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// What is left of it.
+    pub fn remaining(&self) -> Duration {
+        self.timeout.saturating_sub(self.start.elapsed())
+    }
+
+    /// Whether nothing is left.
+    pub fn expired(&self) -> bool {
+        self.remaining().is_zero()
+    }
+}
+
+/// Who a request goes to; names it in errors.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// A relay or an engine.
+    pub component: Component,
+    /// Its name.
+    pub name: &'a str,
+}
+
+/// Sends `request` to `key` and waits, within `deadline`, for the one
+/// [`Reply`], which it unwraps into the answer or a typed error.
+///
+/// No reply before the deadline means nothing listens on `key`
+/// ([`Error::ConnectionFailed`]); a reply that does not come in time is an
+/// [`Error::Timeout`].
+pub async fn request<Q, A>(
+    session: &zenoh::Session,
+    operation: &'static str,
+    target: Target<'_>,
+    key: &str,
+    request: &Q,
+    deadline: Deadline,
+) -> Result<A>
+where
+    Q: Serialize + ?Sized,
+    A: DeserializeOwned,
+{
+    let name = || target.name.to_owned();
+    let timeout_error = || Error::Timeout {
+        operation,
+        component: target.component,
+        name: name(),
+        millis: u64::try_from(deadline.timeout().as_millis()).unwrap_or(u64::MAX),
+    };
+    if deadline.expired() {
+        return Err(timeout_error());
+    }
+    let payload = codec::encode(request).map_err(|source| Error::Encode { operation, source })?;
+
+    trace!(%key, bytes = payload.len(), "query");
+    let remaining = deadline.remaining();
+    let replies = session
+        .get(key)
+        .payload(payload)
+        .consolidation(ConsolidationMode::None)
+        .timeout(remaining)
+        .await
+        .map_err(|source| Error::Zenoh {
+            operation,
+            component: target.component,
+            name: name(),
+            source,
+        })?;
+
+    // Zenoh ends the query itself at its timeout; the outer bound only guards
+    // against a query that is never finalised.
+    let reply = match tokio::time::timeout(remaining + GRACE, replies.recv_async()).await {
+        Ok(Ok(reply)) => reply,
+        Ok(Err(_)) if !deadline.expired() => {
+            return Err(Error::ConnectionFailed {
+                operation,
+                component: target.component,
+                name: name(),
+            });
+        }
+        Ok(Err(_)) | Err(_) => return Err(timeout_error()),
+    };
+
+    match reply.result() {
+        Ok(sample) => {
+            let bytes = sample.payload().to_bytes();
+            let reply = codec::decode::<Reply<A>>(&bytes).map_err(|source| Error::Decode {
+                operation,
+                component: target.component,
+                name: name(),
+                source,
+            })?;
+            reply.map_err(|remote| Error::from_remote(remote, operation, target.component, target.name))
+        }
+        Err(err) => Err(Error::Remote {
+            operation,
+            component: target.component,
+            name: name(),
+            detail: String::from_utf8_lossy(&err.payload().to_bytes()).into_owned(),
+        }),
+    }
+}
+
+/// Answers `query`: decodes its payload as a `Q`, runs `handle` on it and
+/// replies with the encoded [`Reply`]. A payload that does not decode gets a
+/// [`RemoteError::DecodeFailed`] reply without reaching `handle`.
+pub async fn answer<Q, A, F, Fut>(query: Query, handle: F)
+where
+    Q: DeserializeOwned,
+    A: Serialize,
+    F: FnOnce(Q) -> Fut,
+    Fut: Future<Output = Reply<A>>,
+{
+    let decoded = match query.payload() {
+        Some(payload) => codec::decode::<Q>(&payload.to_bytes()),
+        None => codec::decode::<Q>(&[]),
+    };
+    let reply = match decoded {
+        Ok(request) => handle(request).await,
+        Err(err) => {
+            warn!(key = %query.key_expr(), error = %err, "undecodable request");
+            Err(RemoteError::DecodeFailed { detail: err.to_string() })
+        }
+    };
+    let bytes = codec::encode(&reply).unwrap_or_else(|err| {
+        let failed: Reply<()> = Err(RemoteError::Failed { detail: err.to_string() });
+        codec::encode(&failed).unwrap_or_default()
+    });
+    if let Err(err) = query.reply(query.key_expr().clone(), bytes).await {
+        warn!(key = %query.key_expr(), error = %err, "cannot send reply");
+    }
+}
+
+/// Declares a queryable on `key` and spawns the task that answers it: each
+/// query is [answered](answer) by `handle` in a task of its own, so a slow
+/// request never holds up the next one. Aborting the returned task stops
+/// answering and undeclares the queryable.
+pub async fn serve<Q, A, F, Fut>(
+    session: &zenoh::Session,
+    key: &str,
+    handle: F,
+) -> std::result::Result<JoinHandle<()>, crate::ZenohError>
+where
+    Q: DeserializeOwned + Send + 'static,
+    A: Serialize + Send + 'static,
+    F: Fn(Q) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Reply<A>> + Send + 'static,
+{
+    let queryable = session.declare_queryable(key).await?;
+    let handle = Arc::new(handle);
+    Ok(tokio::spawn(async move {
+        while let Ok(query) = queryable.recv_async().await {
+            let handle = Arc::clone(&handle);
+            tokio::spawn(answer(query, move |request| handle(request)));
+        }
+    }))
+}
