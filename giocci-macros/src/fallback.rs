@@ -9,6 +9,7 @@ use syn::{FnArg, ItemMod};
 
 use crate::expand::wrap;
 use crate::model::RemoteModule;
+use crate::validate::{GENERATED, item_ident};
 
 /// The output for a module the macro understood but cannot compile.
 pub fn expand(err: syn::Error, item: &ItemMod) -> TokenStream {
@@ -21,6 +22,12 @@ pub fn expand(err: syn::Error, item: &ItemMod) -> TokenStream {
         Ok(model) => model,
         Err(_) => return errors,
     };
+    if model.items.iter().filter_map(item_ident).any(|ident| GENERATED.contains(&ident.to_string().as_str())) {
+        // The module defines a name the macro would add: emit it unchanged.
+        let mut out = errors;
+        out.extend(quote!(#item));
+        return out;
+    }
     let support = quote! {
         /// Stand-in: the module did not compile.
         pub fn module() -> ::giocci::Module {

@@ -32,6 +32,9 @@ pub struct Artifact {
     pub wasm: Vec<u8>,
     /// Its SHA-256 digest.
     pub digest: [u8; 32],
+    /// Whether it came from the cache, without running cargo.
+    #[cfg_attr(not(test), allow(dead_code, reason = "only the tests look"))]
+    pub from_cache: bool,
 }
 
 /// Builds the module's guest, or takes it from the cache.
@@ -49,7 +52,7 @@ pub fn build(model: &RemoteModule) -> syn::Result<Artifact> {
     let dir = cache.join("modules").join(&key);
     let artifact_path = dir.join("module.wasm");
     if let Ok(wasm) = fs::read(&artifact_path) {
-        return Ok(Artifact { digest: Sha256::digest(&wasm).into(), wasm });
+        return Ok(Artifact { digest: Sha256::digest(&wasm).into(), wasm, from_cache: true });
     }
 
     fs::create_dir_all(dir.join("src"))
@@ -66,7 +69,7 @@ pub fn build(model: &RemoteModule) -> syn::Result<Artifact> {
     let wasm = fs::read(&built)
         .map_err(|err| error(format!("the guest build produced no {}: {err}", built.display())))?;
     write_atomic(&artifact_path, &wasm).map_err(&error)?;
-    Ok(Artifact { digest: Sha256::digest(&wasm).into(), wasm })
+    Ok(Artifact { digest: Sha256::digest(&wasm).into(), wasm, from_cache: false })
 }
 
 /// The guest crate's `src/lib.rs`: the module's items plus one entry per
@@ -255,19 +258,23 @@ fn run_cargo(dir: &Path, target_dir: &Path, module: &str) -> Result<(), String> 
         return Ok(());
     }
 
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if target_missing(&stderr) {
-        return Err(format!(
+    Err(failure_message(module, &String::from_utf8_lossy(&output.stderr), dir))
+}
+
+/// What to tell the user when the guest build failed with `stderr`.
+fn failure_message(module: &str, stderr: &str, dir: &Path) -> String {
+    if target_missing(stderr) {
+        return format!(
             "cannot compile module `{module}` for the engine: the {TARGET} target is not \
              installed; install it with `rustup target add {TARGET}`"
-        ));
+        );
     }
-    Err(format!(
+    format!(
         "module `{module}` does not compile for the engine ({TARGET}); the guest crate has only \
          std, serde and giocci as dependencies. The compiler said:\n\n{}\n(guest crate: {})",
-        compiler_errors(&stderr),
+        compiler_errors(stderr),
         dir.display()
-    ))
+    )
 }
 
 /// Removes what the outer build set for its own compiler runs: wrappers (such
@@ -349,4 +356,61 @@ fn hex(bytes: &[u8]) -> String {
         let _ = write!(out, "{b:02x}");
         out
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(tokens: TokenStream) -> RemoteModule {
+        let item: syn::ItemMod = syn::parse2(tokens).unwrap();
+        match RemoteModule::parse(TokenStream::new(), item) {
+            Ok(model) => model,
+            Err((err, _)) => panic!("{err}"),
+        }
+    }
+
+    #[test]
+    fn builds_and_caches_a_guest() {
+        let model = model(quote! {
+            mod cached_guest {
+                pub fn answer() -> u32 { 42 }
+            }
+        });
+        let first = build(&model).unwrap();
+        assert_eq!(&first.wasm[..4], b"\0asm");
+        let again = build(&model).unwrap();
+        assert!(again.from_cache, "the second build must come from the cache");
+        assert_eq!(again.digest, first.digest);
+    }
+
+    #[test]
+    fn guest_compiler_errors_are_passed_on() {
+        let model = model(quote! {
+            mod broken_guest {
+                pub fn value() -> u32 { no_such_function() }
+            }
+        });
+        let message = build(&model).err().expect("the guest must not compile").to_string();
+        assert!(
+            message.starts_with(
+                "module `broken_guest` does not compile for the engine (wasm32-unknown-unknown)"
+            ),
+            "{message}"
+        );
+        assert!(message.contains("cannot find function `no_such_function`"), "{message}");
+        assert!(!message.contains("Compiling "), "{message}");
+        println!("{message}");
+    }
+
+    #[test]
+    fn a_missing_target_names_the_install_command() {
+        let stderr = "error[E0463]: can't find crate for `core`\n  = note: the \
+                      `wasm32-unknown-unknown` target may not be installed\n";
+        assert_eq!(
+            failure_message("math", stderr, Path::new("/tmp/guest")),
+            "cannot compile module `math` for the engine: the wasm32-unknown-unknown target is \
+             not installed; install it with `rustup target add wasm32-unknown-unknown`"
+        );
+    }
 }

@@ -113,32 +113,44 @@ struct Args {
 }
 
 impl Args {
+    /// Parses the arguments, reporting every bad one.
     fn parse(tokens: TokenStream) -> syn::Result<Args> {
         let mut args = Args::default();
+        let mut errors: Option<syn::Error> = None;
+        let mut fail = |err: syn::Error| match &mut errors {
+            Some(errors) => errors.combine(err),
+            None => errors = Some(err),
+        };
         let pairs = Punctuated::<syn::MetaNameValue, Token![,]>::parse_terminated.parse2(tokens)?;
         for pair in pairs {
             let value = match &pair.value {
                 syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(lit), .. }) => lit.clone(),
-                other => return Err(syn::Error::new_spanned(other, "expected a string literal")),
+                other => {
+                    fail(syn::Error::new_spanned(other, "expected a string literal"));
+                    continue;
+                }
             };
             if pair.path.is_ident("name") {
+                if let Err(message) = crate::validate::giocci_name(&value.value()) {
+                    fail(syn::Error::new_spanned(&value, message));
+                }
                 args.name = Some(value);
             } else if pair.path.is_ident("edition") {
                 if !matches!(value.value().as_str(), "2018" | "2021" | "2024") {
-                    return Err(syn::Error::new_spanned(
+                    fail(syn::Error::new_spanned(
                         &value,
                         "unknown edition; use \"2018\", \"2021\" or \"2024\"",
                     ));
                 }
                 args.edition = Some(value);
             } else {
-                return Err(syn::Error::new_spanned(
+                fail(syn::Error::new_spanned(
                     &pair.path,
                     "unknown argument; #[giocci::remote] takes `name = \"...\"` and \
                      `edition = \"...\"`",
                 ));
             }
         }
-        Ok(args)
+        errors.map_or(Ok(args), Err)
     }
 }

@@ -7,7 +7,7 @@ use syn::{FnArg, Item, ReturnType, Type, UseTree};
 use crate::model::{RemoteFn, RemoteModule};
 
 /// Names the expansion adds to the module.
-const GENERATED: [&str; 3] = ["module", "remote", "Remote"];
+pub const GENERATED: [&str; 3] = ["module", "remote", "Remote"];
 
 /// Collects every problem with the module into one error.
 pub fn validate(model: &RemoteModule) -> syn::Result<()> {
@@ -122,7 +122,7 @@ fn unsupported_type(ty: &Type) -> Option<&'static str> {
     }
 }
 
-fn giocci_name(name: &str) -> Result<(), String> {
+pub fn giocci_name(name: &str) -> Result<(), String> {
     let valid = !name.is_empty()
         && name.len() <= 128
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
@@ -136,7 +136,7 @@ fn giocci_name(name: &str) -> Result<(), String> {
     }
 }
 
-fn item_ident(item: &Item) -> Option<&syn::Ident> {
+pub fn item_ident(item: &Item) -> Option<&syn::Ident> {
     match item {
         Item::Const(item) => Some(&item.ident),
         Item::Enum(item) => Some(&item.ident),

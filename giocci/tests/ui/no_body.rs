@@ -1,0 +1,4 @@
+#[giocci::remote]
+pub mod math;
+
+fn main() {}
