@@ -34,7 +34,10 @@ pub mod math {
 
     /// The point halfway between `a` and `b`.
     pub fn midpoint(a: Point, b: Point) -> Point {
-        Point { x: (a.x + b.x) / 2.0, y: (a.y + b.y) / 2.0 }
+        Point {
+            x: (a.x + b.x) / 2.0,
+            y: (a.y + b.y) / 2.0,
+        }
     }
 
     /// The first `n` Fibonacci numbers.
@@ -57,7 +60,11 @@ async fn main() -> anyhow::Result<()> {
 
     println!("[1/5] starting a relay and an engine in this process");
     let stack = Embedded::start().await?;
-    println!("      relay '{}' listening on {}", stack.relay_name(), stack.endpoint());
+    println!(
+        "      relay '{}' listening on {}",
+        stack.relay_name(),
+        stack.endpoint()
+    );
 
     println!("[2/5] opening a client and registering it with the relay");
     let client = stack.client("quickstart").open().await?;
@@ -82,7 +89,10 @@ async fn main() -> anyhow::Result<()> {
     println!("      midpoint({a:?}, {b:?}) = {middle:?}");
     let fib = remote.fibonacci(10).await?;
     println!("      fibonacci(10) = {fib:?}");
-    match client.exec_func::<_, i64>("math", "subtract", &(5i64, 3i64)).await {
+    match client
+        .exec_func::<_, i64>("math", "subtract", &(5i64, 3i64))
+        .await
+    {
         Ok(value) => println!("      subtract(5, 3) = {value} (unexpected)"),
         Err(err) => println!("      subtract(5, 3) failed as expected: {err}"),
     }

@@ -79,14 +79,24 @@ impl EmbeddedBuilder {
     pub async fn start(self) -> Result<Embedded, EmbeddedError> {
         let (session, endpoint) = open_router().await?;
         let relay_config = RelayConfig {
-            name: self.relay.unwrap_or_else(|| giocci::DEFAULT_RELAY.to_owned()),
+            name: self
+                .relay
+                .unwrap_or_else(|| giocci::DEFAULT_RELAY.to_owned()),
             key_prefix: self.key_prefix.clone(),
             ..RelayConfig::default()
         };
         let relay = Relay::start(session.clone(), relay_config).await?;
-        let mut stack = Embedded { session, endpoint, key_prefix: self.key_prefix, relay, engines: Vec::new() };
+        let mut stack = Embedded {
+            session,
+            endpoint,
+            key_prefix: self.key_prefix,
+            relay,
+            engines: Vec::new(),
+        };
         if !self.without_engine {
-            let name = self.engine.unwrap_or_else(|| crate::DEFAULT_NAME.to_owned());
+            let name = self
+                .engine
+                .unwrap_or_else(|| crate::DEFAULT_NAME.to_owned());
             stack.start_engine(&name).await?;
         }
         Ok(stack)
@@ -96,7 +106,8 @@ impl EmbeddedBuilder {
 async fn open_router() -> Result<(zenoh::Session, String), EmbeddedError> {
     let mut last_error = String::new();
     for _ in 0..PORT_ATTEMPTS {
-        let endpoint = free_loopback_endpoint().map_err(|err| EmbeddedError::Listen(err.to_string()))?;
+        let endpoint =
+            free_loopback_endpoint().map_err(|err| EmbeddedError::Listen(err.to_string()))?;
         let options = ZenohOptions {
             mode: Some(Mode::Router),
             listen: vec![endpoint.clone()],
@@ -149,7 +160,9 @@ impl Embedded {
     /// A client builder already pointed at this stack: its endpoint, relay
     /// and key prefix.
     pub fn client(&self, name: impl Into<String>) -> giocci::ClientBuilder {
-        let builder = giocci::Client::builder(name).connect(&self.endpoint).relay(self.relay.name());
+        let builder = giocci::Client::builder(name)
+            .connect(&self.endpoint)
+            .relay(self.relay.name());
         match &self.key_prefix {
             Some(prefix) => builder.key_prefix(prefix),
             None => builder,
@@ -164,7 +177,8 @@ impl Embedded {
             key_prefix: self.key_prefix.clone(),
             ..EngineConfig::default()
         };
-        self.engines.push(Engine::start(self.session.clone(), config).await?);
+        self.engines
+            .push(Engine::start(self.session.clone(), config).await?);
         Ok(())
     }
 

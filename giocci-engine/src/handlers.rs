@@ -23,17 +23,37 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(session: zenoh::Session, keys: KeyMap, config: EngineConfig, runtime: Runtime) -> Self {
-        Shared { name: config.name.clone(), keys, session, config, runtime, modules: Mutex::default() }
+    pub(crate) fn new(
+        session: zenoh::Session,
+        keys: KeyMap,
+        config: EngineConfig,
+        runtime: Runtime,
+    ) -> Self {
+        Shared {
+            name: config.name.clone(),
+            keys,
+            session,
+            config,
+            runtime,
+            modules: Mutex::default(),
+        }
     }
 
     fn module(&self, client: &str, module: &str) -> Option<Arc<Compiled>> {
-        let modules = self.modules.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        modules.get(&(client.to_owned(), module.to_owned())).cloned()
+        let modules = self
+            .modules
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        modules
+            .get(&(client.to_owned(), module.to_owned()))
+            .cloned()
     }
 
     fn set_module(&self, client: String, module: String, compiled: Arc<Compiled>) {
-        let mut modules = self.modules.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut modules = self
+            .modules
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         modules.insert((client, module), compiled);
     }
 }
@@ -58,16 +78,25 @@ where
     Fut: Future<Output = Reply<A>> + Send + 'static,
 {
     let state = Arc::clone(shared);
-    giocci::protocol::serve(&shared.session, &key, move |req| handle(Arc::clone(&state), req))
-        .await
-        .map_err(|source| EngineError::Declare { engine: shared.name.clone(), key, source })
+    giocci::protocol::serve(&shared.session, &key, move |req| {
+        handle(Arc::clone(&state), req)
+    })
+    .await
+    .map_err(|source| EngineError::Declare {
+        engine: shared.name.clone(),
+        key,
+        source,
+    })
 }
 
 #[instrument(skip_all, fields(engine = %shared.name, client = %req.client, module = %req.module.name))]
 async fn save_module(shared: Arc<Shared>, req: PushModule) -> Reply<()> {
     if req.relay != shared.config.relay {
         warn!(relay = %req.relay, "module from a relay this engine is not bound to");
-        return Err(RemoteError::RelayMismatch { expected: shared.config.relay.clone(), actual: req.relay });
+        return Err(RemoteError::RelayMismatch {
+            expected: shared.config.relay.clone(),
+            actual: req.relay,
+        });
     }
     let PushModule { client, module, .. } = req;
     let state = Arc::clone(&shared);
@@ -76,7 +105,9 @@ async fn save_module(shared: Arc<Shared>, req: PushModule) -> Reply<()> {
         Ok::<_, RemoteError>((module.name, compiled))
     })
     .await
-    .map_err(|err| RemoteError::Failed { detail: format!("compilation task failed: {err}") })?;
+    .map_err(|err| RemoteError::Failed {
+        detail: format!("compilation task failed: {err}"),
+    })?;
     let (name, compiled) = compiled.inspect_err(|err| warn!(error = %err, "module refused"))?;
     shared.set_module(client, name, compiled);
     info!("module loaded");
@@ -88,19 +119,38 @@ async fn save_module(shared: Arc<Shared>, req: PushModule) -> Reply<()> {
     fields(engine = %shared.name, client = %req.client, module = %req.module, function = %req.function, exec_id = req.exec_id)
 )]
 async fn exec_func(shared: Arc<Shared>, req: ExecFunc) -> Reply<ExecResult> {
-    let compiled = shared.module(&req.client, &req.module).ok_or_else(|| RemoteError::ModuleNotSaved {
-        module: req.module.clone(),
-        engine: shared.name.clone(),
-    })?;
+    let compiled =
+        shared
+            .module(&req.client, &req.module)
+            .ok_or_else(|| RemoteError::ModuleNotSaved {
+                module: req.module.clone(),
+                engine: shared.name.clone(),
+            })?;
     if !compiled.has_function(&req.function) {
-        return Err(RemoteError::FunctionNotDefined { module: req.module, function: req.function });
+        return Err(RemoteError::FunctionNotDefined {
+            module: req.module,
+            function: req.function,
+        });
     }
 
     let state = Arc::clone(&shared);
-    let ExecFunc { exec_id, module, function, args, .. } = req;
-    let value = tokio::task::spawn_blocking(move || state.runtime.call(&compiled, &module, &function, &args))
-        .await
-        .map_err(|err| RemoteError::Failed { detail: format!("call task failed: {err}") })?;
+    let ExecFunc {
+        exec_id,
+        module,
+        function,
+        args,
+        ..
+    } = req;
+    let value = tokio::task::spawn_blocking(move || {
+        state.runtime.call(&compiled, &module, &function, &args)
+    })
+    .await
+    .map_err(|err| RemoteError::Failed {
+        detail: format!("call task failed: {err}"),
+    })?;
     debug!(ok = value.is_ok(), "call finished");
-    Ok(ExecResult { exec_id, value: value? })
+    Ok(ExecResult {
+        exec_id,
+        value: value?,
+    })
 }

@@ -21,7 +21,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
-use giocci::protocol::{Deadline, KeyMap, NameError, RegisterEngine, Target, request, validate_name};
+use giocci::protocol::{
+    Deadline, KeyMap, NameError, RegisterEngine, Target, request, validate_name,
+};
 use giocci::{Component, ZenohError};
 use tokio::task::JoinHandle;
 use tracing::info;
@@ -99,7 +101,10 @@ pub struct Engine {
 impl Engine {
     /// Declares the engine's queryables on `session`, then registers with
     /// the relay, which hands over the modules it already stores.
-    pub async fn start(session: zenoh::Session, config: EngineConfig) -> Result<Engine, EngineError> {
+    pub async fn start(
+        session: zenoh::Session,
+        config: EngineConfig,
+    ) -> Result<Engine, EngineError> {
         validate_name("engine name", &config.name)?;
         validate_name("relay name", &config.relay)?;
         let keys = KeyMap::new(config.key_prefix.as_deref())?;
@@ -108,16 +113,31 @@ impl Engine {
         let engine = Engine { shared, tasks };
 
         let shared = &engine.shared;
-        let message = RegisterEngine { engine: shared.name.clone() };
+        let message = RegisterEngine {
+            engine: shared.name.clone(),
+        };
         let key = shared.keys.register_engine(&shared.config.relay);
-        let target = Target { component: Component::Relay, name: &shared.config.relay };
+        let target = Target {
+            component: Component::Relay,
+            name: &shared.config.relay,
+        };
         let deadline = Deadline::after(shared.config.register_timeout);
-        let registered: Result<(), _> =
-            request(&shared.session, "register_engine", target, &key, &message, deadline).await;
+        let registered: Result<(), _> = request(
+            &shared.session,
+            "register_engine",
+            target,
+            &key,
+            &message,
+            deadline,
+        )
+        .await;
         if let Err(source) = registered {
             let name = shared.name.clone();
             engine.stop().await;
-            return Err(EngineError::Register { engine: name, source });
+            return Err(EngineError::Register {
+                engine: name,
+                source,
+            });
         }
         info!(engine = %engine.shared.name, relay = %engine.shared.config.relay, "engine started");
         Ok(engine)

@@ -55,10 +55,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
         register_timeout: Duration::from_millis(args.register_timeout_ms),
     };
     let engine = Engine::start(session.clone(), config.clone()).await?;
-    println!("giocci-engine ready: engine={} relay={}", engine.name(), config.relay);
+    println!(
+        "giocci-engine ready: engine={} relay={}",
+        engine.name(),
+        config.relay
+    );
 
     shutdown_signal().await;
     engine.stop().await;
-    session.close().await.map_err(|err| anyhow::anyhow!("closing the session: {err}"))?;
+    session
+        .close()
+        .await
+        .map_err(|err| anyhow::anyhow!("closing the session: {err}"))?;
     Ok(())
 }

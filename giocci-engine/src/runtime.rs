@@ -26,7 +26,9 @@ pub struct Compiled {
 
 impl std::fmt::Debug for Compiled {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Compiled").field("functions", &self.functions).finish_non_exhaustive()
+        f.debug_struct("Compiled")
+            .field("functions", &self.functions)
+            .finish_non_exhaustive()
     }
 }
 
@@ -70,7 +72,10 @@ impl Runtime {
         if let Some(compiled) = self.lock().get(&blob.digest) {
             return Ok(Arc::clone(compiled));
         }
-        let refuse = |reason: String| RemoteError::InvalidModule { module: blob.name.clone(), reason };
+        let refuse = |reason: String| RemoteError::InvalidModule {
+            module: blob.name.clone(),
+            reason,
+        };
         if giocci::digest(&blob.wasm) != blob.digest {
             return Err(refuse("its digest does not match its bytes".into()));
         }
@@ -126,8 +131,10 @@ impl Runtime {
             detail: format!("{module}::{function} could not run; {detail}"),
         };
         let mut store = self.store();
-        let instance =
-            compiled.pre.instantiate(&mut store).map_err(|err| failed(format!("instantiation: {err}")))?;
+        let instance = compiled
+            .pre
+            .instantiate(&mut store)
+            .map_err(|err| failed(format!("instantiation: {err}")))?;
         let memory = instance
             .get_memory(&mut store, abi::MEMORY)
             .ok_or_else(|| failed("the module has no memory".into()))?;
@@ -142,18 +149,24 @@ impl Runtime {
         let trapped = |store: &mut Store<StoreLimits>, err: wasmtime::Error| {
             guest_failure(store, &instance, module, function, &err)
         };
-        let ptr = alloc.call(&mut store, len).map_err(|err| trapped(&mut store, err))?;
+        let ptr = alloc
+            .call(&mut store, len)
+            .map_err(|err| trapped(&mut store, err))?;
         memory
             .write(&mut store, ptr as usize, args)
             .map_err(|_| failed("the guest allocator returned memory out of bounds".into()))?;
-        let packed = entry.call(&mut store, (ptr, len)).map_err(|err| trapped(&mut store, err))?;
+        let packed = entry
+            .call(&mut store, (ptr, len))
+            .map_err(|err| trapped(&mut store, err))?;
 
         let (out_ptr, out_len) = abi::unpack(packed);
         let output = memory
             .data(&store)
             .get(out_ptr as usize..out_ptr as usize + out_len as usize)
             .ok_or_else(|| failed("the guest returned output out of bounds".into()))?;
-        let (tag, rest) = output.split_first().ok_or_else(|| failed("the guest returned no output".into()))?;
+        let (tag, rest) = output
+            .split_first()
+            .ok_or_else(|| failed("the guest returned no output".into()))?;
         match *tag {
             abi::OUTPUT_OK => Ok(rest.to_vec()),
             abi::OUTPUT_BAD_ARGUMENTS => Err(RemoteError::BadArguments {
@@ -161,22 +174,29 @@ impl Runtime {
                 function: function.to_owned(),
                 detail: String::from_utf8_lossy(rest).into_owned(),
             }),
-            abi::OUTPUT_ENCODE_FAILED => {
-                Err(failed(format!("its result could not be encoded: {}", String::from_utf8_lossy(rest))))
-            }
-            other => Err(failed(format!("the guest returned unknown output tag {other}"))),
+            abi::OUTPUT_ENCODE_FAILED => Err(failed(format!(
+                "its result could not be encoded: {}",
+                String::from_utf8_lossy(rest)
+            ))),
+            other => Err(failed(format!(
+                "the guest returned unknown output tag {other}"
+            ))),
         }
     }
 
     fn store(&self) -> Store<StoreLimits> {
-        let limits = StoreLimitsBuilder::new().memory_size(self.memory_limit).build();
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(self.memory_limit)
+            .build();
         let mut store = Store::new(&self.engine, limits);
         store.limiter(|limits| limits);
         store
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Arc<Compiled>>> {
-        self.compiled.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.compiled
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -193,11 +213,15 @@ fn check_exports(module: &Module) -> Result<HashSet<String>, String> {
             ExternType::Func(func) => {
                 let params: Vec<ValType> = func.params().collect();
                 let results: Vec<ValType> = func.results().collect();
-                let is = |want_params: &[fn(&ValType) -> bool], want_results: &[fn(&ValType) -> bool]| {
+                let is = |want_params: &[fn(&ValType) -> bool],
+                          want_results: &[fn(&ValType) -> bool]| {
                     params.len() == want_params.len()
                         && results.len() == want_results.len()
                         && params.iter().zip(want_params).all(|(ty, check)| check(ty))
-                        && results.iter().zip(want_results).all(|(ty, check)| check(ty))
+                        && results
+                            .iter()
+                            .zip(want_results)
+                            .all(|(ty, check)| check(ty))
                 };
                 if name == abi::ALLOC_EXPORT {
                     has_alloc = is(&[ValType::is_i32], &[ValType::is_i32]);
@@ -224,7 +248,10 @@ fn check_exports(module: &Module) -> Result<HashSet<String>, String> {
     if missing.is_empty() {
         Ok(functions)
     } else {
-        Err(format!("it does not export the giocci guest ABI: missing {}", missing.join(", ")))
+        Err(format!(
+            "it does not export the giocci guest ABI: missing {}",
+            missing.join(", ")
+        ))
     }
 }
 
@@ -251,17 +278,25 @@ fn guest_failure(
         Some(trap) => trap.to_string(),
         None => err.to_string(),
     };
-    RemoteError::GuestTrapped { module: module.to_owned(), function: function.to_owned(), trap }
+    RemoteError::GuestTrapped {
+        module: module.to_owned(),
+        function: function.to_owned(),
+        trap,
+    }
 }
 
 fn panic_message(store: &mut Store<StoreLimits>, instance: &wasmtime::Instance) -> Option<String> {
-    let read = instance.get_typed_func::<(), u64>(&mut *store, abi::PANIC_MESSAGE_EXPORT).ok()?;
+    let read = instance
+        .get_typed_func::<(), u64>(&mut *store, abi::PANIC_MESSAGE_EXPORT)
+        .ok()?;
     let packed = read.call(&mut *store, ()).ok()?;
     if packed == 0 {
         return None;
     }
     let (ptr, len) = abi::unpack(packed);
     let memory = instance.get_memory(&mut *store, abi::MEMORY)?;
-    let bytes = memory.data(&*store).get(ptr as usize..ptr as usize + len as usize)?;
+    let bytes = memory
+        .data(&*store)
+        .get(ptr as usize..ptr as usize + len as usize)?;
     Some(String::from_utf8_lossy(bytes).into_owned())
 }

@@ -9,7 +9,10 @@ use crate::model::{RemoteFn, RemoteModule};
 /// The module as written, plus `module()`, `remote()` and `Remote`.
 pub fn expand(model: &RemoteModule, artifact: &Artifact) -> TokenStream {
     let wasm = Literal::byte_string(&artifact.wasm);
-    let digest = artifact.digest.iter().map(|byte| Literal::u8_suffixed(*byte));
+    let digest = artifact
+        .digest
+        .iter()
+        .map(|byte| Literal::u8_suffixed(*byte));
     let name = &model.name;
     let module_doc = format!(
         "The `{name}` module compiled to WebAssembly ({} bytes), ready for \
@@ -72,13 +75,21 @@ pub fn wrap(model: &RemoteModule, support: TokenStream, methods: TokenStream) ->
 
 fn stubs(model: &RemoteModule) -> TokenStream {
     let name = &model.name;
-    model.functions.iter().map(|func| stub(name, func)).collect()
+    model
+        .functions
+        .iter()
+        .map(|func| stub(name, func))
+        .collect()
 }
 
 fn stub(module: &str, func: &RemoteFn) -> TokenStream {
     let ident = func.ident();
     let function = ident.to_string();
-    let docs = func.item.attrs.iter().filter(|attr| attr.path().is_ident("doc"));
+    let docs = func
+        .item
+        .attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("doc"));
     let params = func.params.iter().map(|param| {
         let (ident, ty) = (&param.ident, &param.ty);
         quote!(#ident: #ty)

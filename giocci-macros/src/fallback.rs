@@ -18,11 +18,16 @@ pub fn expand(err: syn::Error, item: &ItemMod) -> TokenStream {
         // Re-emitting `mod name;` would add a "file not found" error.
         return errors;
     }
-    let model = match RemoteModule::parse(TokenStream::new(), item.clone()) {
+    let model = match RemoteModule::parse(TokenStream::new(), item) {
         Ok(model) => model,
         Err(_) => return errors,
     };
-    if model.items.iter().filter_map(item_ident).any(|ident| GENERATED.contains(&ident.to_string().as_str())) {
+    if model
+        .items
+        .iter()
+        .filter_map(item_ident)
+        .any(|ident| GENERATED.contains(&ident.to_string().as_str()))
+    {
         // The module defines a name the macro would add: emit it unchanged.
         let mut out = errors;
         out.extend(quote!(#item));
@@ -42,7 +47,10 @@ pub fn expand(err: syn::Error, item: &ItemMod) -> TokenStream {
             let ident = &sig.ident;
             let generics = &sig.generics;
             let where_clause = &sig.generics.where_clause;
-            let inputs = sig.inputs.iter().filter(|input| matches!(input, FnArg::Typed(_)));
+            let inputs = sig
+                .inputs
+                .iter()
+                .filter(|input| matches!(input, FnArg::Typed(_)));
             let output = func.output();
             quote! {
                 #[allow(unused_variables, clippy::unused_async)]

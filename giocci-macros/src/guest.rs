@@ -52,7 +52,11 @@ pub fn build(model: &RemoteModule) -> syn::Result<Artifact> {
     let dir = cache.join("modules").join(&key);
     let artifact_path = dir.join("module.wasm");
     if let Ok(wasm) = fs::read(&artifact_path) {
-        return Ok(Artifact { digest: Sha256::digest(&wasm).into(), wasm, from_cache: true });
+        return Ok(Artifact {
+            digest: Sha256::digest(&wasm).into(),
+            wasm,
+            from_cache: true,
+        });
     }
 
     fs::create_dir_all(dir.join("src"))
@@ -66,10 +70,18 @@ pub fn build(model: &RemoteModule) -> syn::Result<Artifact> {
         .join(TARGET)
         .join("release")
         .join(format!("{}.wasm", package.replace('-', "_")));
-    let wasm = fs::read(&built)
-        .map_err(|err| error(format!("the guest build produced no {}: {err}", built.display())))?;
+    let wasm = fs::read(&built).map_err(|err| {
+        error(format!(
+            "the guest build produced no {}: {err}",
+            built.display()
+        ))
+    })?;
     write_atomic(&artifact_path, &wasm).map_err(&error)?;
-    Ok(Artifact { digest: Sha256::digest(&wasm).into(), wasm, from_cache: false })
+    Ok(Artifact {
+        digest: Sha256::digest(&wasm).into(),
+        wasm,
+        from_cache: false,
+    })
 }
 
 /// The guest crate's `src/lib.rs`: the module's items plus one entry per
@@ -78,7 +90,11 @@ fn guest_source(model: &RemoteModule) -> syn::Result<String> {
     let ident = &model.item.ident;
     let outer = model.item.attrs.iter().filter(|attr| is_lint_or_doc(attr));
     let outer = outer.filter(|attr| matches!(attr.style, syn::AttrStyle::Outer));
-    let inner = model.item.attrs.iter().filter(|attr| !matches!(attr.style, syn::AttrStyle::Outer));
+    let inner = model
+        .item
+        .attrs
+        .iter()
+        .filter(|attr| !matches!(attr.style, syn::AttrStyle::Outer));
     let items = &model.items;
     let entries = model.functions.iter().map(|func| {
         let name = func.ident();
@@ -116,7 +132,9 @@ fn guest_source(model: &RemoteModule) -> syn::Result<String> {
 
 /// Outer attributes that still make sense on the guest's copy of the module.
 fn is_lint_or_doc(attr: &syn::Attribute) -> bool {
-    ["allow", "warn", "deny", "expect", "doc"].iter().any(|name| attr.path().is_ident(name))
+    ["allow", "warn", "deny", "expect", "doc"]
+        .iter()
+        .any(|name| attr.path().is_ident(name))
 }
 
 /// How the guest depends on `giocci`: the source next to this macro crate
@@ -124,7 +142,10 @@ fn is_lint_or_doc(attr: &syn::Attribute) -> bool {
 fn giocci_dependency() -> String {
     let version = env!("CARGO_PKG_VERSION");
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [here.join("../giocci"), here.join(format!("../giocci-{version}"))];
+    let candidates = [
+        here.join("../giocci"),
+        here.join(format!("../giocci-{version}")),
+    ];
     for candidate in candidates {
         if candidate.join("Cargo.toml").is_file() && candidate.join("src/abi.rs").is_file() {
             let path = candidate.canonicalize().unwrap_or(candidate);
@@ -169,7 +190,13 @@ strip = "debuginfo"
 /// and the guest side of `giocci` itself.
 fn cache_key(source: &str, manifest: &str, giocci: &str) -> String {
     let mut hasher = Sha256::new();
-    for part in [LAYOUT_VERSION, env!("CARGO_PKG_VERSION"), source, manifest, giocci_fingerprint()] {
+    for part in [
+        LAYOUT_VERSION,
+        env!("CARGO_PKG_VERSION"),
+        source,
+        manifest,
+        giocci_fingerprint(),
+    ] {
         hasher.update((part.len() as u64).to_le_bytes());
         hasher.update(part.as_bytes());
     }
@@ -184,7 +211,10 @@ fn giocci_fingerprint() -> &'static str {
     FINGERPRINT.get_or_init(|| {
         let here = Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut files = Vec::new();
-        for root in [here.join("../giocci/src"), here.join("../giocci/Cargo.toml")] {
+        for root in [
+            here.join("../giocci/src"),
+            here.join("../giocci/Cargo.toml"),
+        ] {
             collect_files(&root, &mut files);
         }
         files.sort();
@@ -250,15 +280,21 @@ fn run_cargo(dir: &Path, target_dir: &Path, module: &str) -> Result<(), String> 
 
     // Resolve from crates already on this machine first; only when that
     // fails ask the registry.
-    let mut output = attempt(true).map_err(|err| format!("cannot run cargo to build the guest: {err}"))?;
+    let mut output =
+        attempt(true).map_err(|err| format!("cannot run cargo to build the guest: {err}"))?;
     if !output.status.success() && needs_registry(&String::from_utf8_lossy(&output.stderr)) {
-        output = attempt(false).map_err(|err| format!("cannot run cargo to build the guest: {err}"))?;
+        output =
+            attempt(false).map_err(|err| format!("cannot run cargo to build the guest: {err}"))?;
     }
     if output.status.success() {
         return Ok(());
     }
 
-    Err(failure_message(module, &String::from_utf8_lossy(&output.stderr), dir))
+    Err(failure_message(
+        module,
+        &String::from_utf8_lossy(&output.stderr),
+        dir,
+    ))
 }
 
 /// What to tell the user when the guest build failed with `stderr`.
@@ -290,7 +326,8 @@ fn scrub_environment(command: &mut Command) {
     ];
     for (name, _) in env::vars_os() {
         let Some(name) = name.to_str() else { continue };
-        let cargo_var = name.starts_with("CARGO_") && !KEEP.iter().any(|keep| name.starts_with(keep));
+        let cargo_var =
+            name.starts_with("CARGO_") && !KEEP.iter().any(|keep| name.starts_with(keep));
         let build_var = matches!(
             name,
             "RUSTC_WRAPPER"
@@ -364,10 +401,7 @@ mod tests {
 
     fn model(tokens: TokenStream) -> RemoteModule {
         let item: syn::ItemMod = syn::parse2(tokens).unwrap();
-        match RemoteModule::parse(TokenStream::new(), item) {
-            Ok(model) => model,
-            Err((err, _)) => panic!("{err}"),
-        }
+        RemoteModule::parse(TokenStream::new(), &item).unwrap()
     }
 
     #[test]
@@ -380,7 +414,10 @@ mod tests {
         let first = build(&model).unwrap();
         assert_eq!(&first.wasm[..4], b"\0asm");
         let again = build(&model).unwrap();
-        assert!(again.from_cache, "the second build must come from the cache");
+        assert!(
+            again.from_cache,
+            "the second build must come from the cache"
+        );
         assert_eq!(again.digest, first.digest);
     }
 
@@ -391,14 +428,20 @@ mod tests {
                 pub fn value() -> u32 { no_such_function() }
             }
         });
-        let message = build(&model).err().expect("the guest must not compile").to_string();
+        let message = build(&model)
+            .err()
+            .expect("the guest must not compile")
+            .to_string();
         assert!(
             message.starts_with(
                 "module `broken_guest` does not compile for the engine (wasm32-unknown-unknown)"
             ),
             "{message}"
         );
-        assert!(message.contains("cannot find function `no_such_function`"), "{message}");
+        assert!(
+            message.contains("cannot find function `no_such_function`"),
+            "{message}"
+        );
         assert!(!message.contains("Compiling "), "{message}");
         println!("{message}");
     }

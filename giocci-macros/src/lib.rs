@@ -37,9 +37,9 @@ fn remote_impl(
         }
     };
 
-    let model = match model::RemoteModule::parse(args, item) {
+    let model = match model::RemoteModule::parse(args, &item) {
         Ok(model) => model,
-        Err((err, item)) => return fallback::expand(err, &item),
+        Err(err) => return fallback::expand(err, &item),
     };
     if let Err(err) = validate::validate(&model) {
         return fallback::expand(err, &model.item);

@@ -52,20 +52,15 @@ impl RemoteFn {
 }
 
 impl RemoteModule {
-    /// Parses the attribute's arguments and the module. On error, hands the
-    /// module back so the fallback can still emit it.
-    pub fn parse(args: TokenStream, item: ItemMod) -> Result<Self, (syn::Error, ItemMod)> {
-        let args = match Args::parse(args) {
-            Ok(args) => args,
-            Err(err) => return Err((err, item)),
-        };
+    /// Parses the attribute's arguments and the module.
+    pub fn parse(args: TokenStream, item: &ItemMod) -> syn::Result<Self> {
+        let args = Args::parse(args)?;
         let Some((_, items)) = &item.content else {
-            let err = syn::Error::new_spanned(
-                &item,
+            return Err(syn::Error::new_spanned(
+                item,
                 "#[giocci::remote] needs the module's body inline: write `mod name { ... }`, \
                  not `mod name;`",
-            );
-            return Err((err, item));
+            ));
         };
         let items = items.clone();
 
@@ -79,10 +74,22 @@ impl RemoteModule {
                 Item::Fn(func) if matches!(func.vis, Visibility::Public(_)) => Some(func),
                 _ => None,
             })
-            .map(|func| RemoteFn { params: params(func), item: func.clone() })
+            .map(|func| RemoteFn {
+                params: params(func),
+                item: func.clone(),
+            })
             .collect();
-        let edition = args.edition.map_or_else(|| "2024".to_owned(), |lit| lit.value());
-        Ok(RemoteModule { item, items, name, name_span, edition, functions })
+        let edition = args
+            .edition
+            .map_or_else(|| "2024".to_owned(), |lit| lit.value());
+        Ok(RemoteModule {
+            item: item.clone(),
+            items,
+            name,
+            name_span,
+            edition,
+            functions,
+        })
     }
 }
 
@@ -100,7 +107,10 @@ fn params(func: &ItemFn) -> Vec<Param> {
                 Pat::Ident(pat) if pat.subpat.is_none() => pat.ident.clone(),
                 _ => Ident::new(&format!("arg{index}"), Span::call_site()),
             };
-            Param { ident, ty: (*typed.ty).clone() }
+            Param {
+                ident,
+                ty: (*typed.ty).clone(),
+            }
         })
         .collect()
 }
@@ -124,7 +134,10 @@ impl Args {
         let pairs = Punctuated::<syn::MetaNameValue, Token![,]>::parse_terminated.parse2(tokens)?;
         for pair in pairs {
             let value = match &pair.value {
-                syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(lit), .. }) => lit.clone(),
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(lit),
+                    ..
+                }) => lit.clone(),
                 other => {
                     fail(syn::Error::new_spanned(other, "expected a string literal"));
                     continue;

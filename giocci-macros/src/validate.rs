@@ -32,7 +32,9 @@ pub fn validate(model: &RemoteModule) -> syn::Result<()> {
     for func in &model.functions {
         check_signature(func, &mut errors);
     }
-    let mut paths = OutsidePaths { errors: &mut errors };
+    let mut paths = OutsidePaths {
+        errors: &mut errors,
+    };
     for item in &model.items {
         paths.visit_item(item);
     }
@@ -125,7 +127,9 @@ fn unsupported_type(ty: &Type) -> Option<&'static str> {
 pub fn giocci_name(name: &str) -> Result<(), String> {
     let valid = !name.is_empty()
         && name.len() <= 128
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     if valid {
         Ok(())
     } else {

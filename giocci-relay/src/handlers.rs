@@ -39,13 +39,21 @@ where
     Fut: Future<Output = Reply<A>> + Send + 'static,
 {
     let state = Arc::clone(shared);
-    giocci::protocol::serve(&shared.session, &key, move |req| handle(Arc::clone(&state), req))
-        .await
-        .map_err(|source| RelayError::Declare { relay: shared.name.clone(), key, source })
+    giocci::protocol::serve(&shared.session, &key, move |req| {
+        handle(Arc::clone(&state), req)
+    })
+    .await
+    .map_err(|source| RelayError::Declare {
+        relay: shared.name.clone(),
+        key,
+        source,
+    })
 }
 
 fn refuse_name(kind: &'static str, name: &str) -> Reply<()> {
-    validate_name(kind, name).map_err(|err| RemoteError::Failed { detail: err.to_string() })
+    validate_name(kind, name).map_err(|err| RemoteError::Failed {
+        detail: err.to_string(),
+    })
 }
 
 #[instrument(skip_all, fields(relay = %shared.name, client = %req.client))]
@@ -64,15 +72,18 @@ async fn register_engine(shared: Arc<Shared>, req: RegisterEngine) -> Reply<()> 
     // is pushed to the engine too.
     let modules = shared.add_engine(&req.engine);
     let deadline = Deadline::after(shared.config.push_timeout);
-    let pushes = modules.into_iter().map(|(client, module)| {
-        push(&shared, &req.engine, client, module, deadline)
-    });
+    let pushes = modules
+        .into_iter()
+        .map(|(client, module)| push(&shared, &req.engine, client, module, deadline));
     for result in join_all(pushes).await {
         if let Err(err) = result {
             shared.remove_engine(&req.engine);
             warn!(error = %err, "engine did not take a stored module; registration refused");
             return Err(RemoteError::Failed {
-                detail: format!("relay '{}' could not hand its modules to the engine; {err}", shared.name),
+                detail: format!(
+                    "relay '{}' could not hand its modules to the engine; {err}",
+                    shared.name
+                ),
             });
         }
     }
@@ -84,7 +95,10 @@ async fn register_engine(shared: Arc<Shared>, req: RegisterEngine) -> Reply<()> 
 async fn save_module(shared: Arc<Shared>, req: SaveModule) -> Reply<()> {
     check_client(&shared, &req.client)?;
     if let Err(err) = validate_name("module name", &req.module.name) {
-        return Err(RemoteError::InvalidModule { module: req.module.name, reason: err.to_string() });
+        return Err(RemoteError::InvalidModule {
+            module: req.module.name,
+            reason: err.to_string(),
+        });
     }
     if giocci::digest(&req.module.wasm) != req.module.digest {
         return Err(RemoteError::InvalidModule {
@@ -96,7 +110,13 @@ async fn save_module(shared: Arc<Shared>, req: SaveModule) -> Reply<()> {
     let deadline = Deadline::after(Duration::from_millis(req.timeout_ms));
     let engines = shared.engines();
     let pushes = engines.iter().map(|engine| {
-        push(&shared, engine, req.client.clone(), req.module.clone(), deadline)
+        push(
+            &shared,
+            engine,
+            req.client.clone(),
+            req.module.clone(),
+            deadline,
+        )
     });
     let results = join_all(pushes).await;
     for (engine, result) in engines.iter().zip(results) {
@@ -129,7 +149,9 @@ async fn inquiry_engine(shared: Arc<Shared>, req: InquiryEngine) -> Reply<String
     check_client(&shared, &req.client)?;
     let engine = shared
         .pick_engine()
-        .ok_or_else(|| RemoteError::EngineNotRegistered { relay: shared.name.clone() })?;
+        .ok_or_else(|| RemoteError::EngineNotRegistered {
+            relay: shared.name.clone(),
+        })?;
     debug!(%engine, "engine picked");
     Ok(engine)
 }
@@ -138,7 +160,10 @@ fn check_client(shared: &Shared, client: &str) -> Reply<()> {
     if shared.has_client(client) {
         Ok(())
     } else {
-        Err(RemoteError::ClientNotRegistered { client: client.to_owned(), relay: shared.name.clone() })
+        Err(RemoteError::ClientNotRegistered {
+            client: client.to_owned(),
+            relay: shared.name.clone(),
+        })
     }
 }
 
@@ -150,8 +175,23 @@ async fn push(
     module: giocci::protocol::ModuleBlob,
     deadline: Deadline,
 ) -> Result<(), Error> {
-    let message = PushModule { relay: shared.name.clone(), client, module };
+    let message = PushModule {
+        relay: shared.name.clone(),
+        client,
+        module,
+    };
     let key = shared.keys.save_module_relay(engine);
-    let target = Target { component: Component::Engine, name: engine };
-    request(&shared.session, "save_module", target, &key, &message, deadline).await
+    let target = Target {
+        component: Component::Engine,
+        name: engine,
+    };
+    request(
+        &shared.session,
+        "save_module",
+        target,
+        &key,
+        &message,
+        deadline,
+    )
+    .await
 }

@@ -44,10 +44,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
         push_timeout: DEFAULT_PUSH_TIMEOUT,
     };
     let relay = Relay::start(session.clone(), config).await?;
-    println!("giocci-relay ready: relay={} listen={}", relay.name(), options.listen.join(","));
+    println!(
+        "giocci-relay ready: relay={} listen={}",
+        relay.name(),
+        options.listen.join(",")
+    );
 
     shutdown_signal().await;
     relay.stop().await;
-    session.close().await.map_err(|err| anyhow::anyhow!("closing the session: {err}"))?;
+    session
+        .close()
+        .await
+        .map_err(|err| anyhow::anyhow!("closing the session: {err}"))?;
     Ok(())
 }

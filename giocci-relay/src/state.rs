@@ -31,13 +31,21 @@ struct State {
 
 impl Shared {
     pub(crate) fn new(session: zenoh::Session, keys: KeyMap, config: RelayConfig) -> Self {
-        Shared { name: config.name.clone(), keys, session, config, state: Mutex::default() }
+        Shared {
+            name: config.name.clone(),
+            keys,
+            session,
+            config,
+            state: Mutex::default(),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         // A handler that panicked left the sets consistent: every update is
         // a single insert or remove.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(crate) fn add_client(&self, client: &str) {
@@ -59,7 +67,9 @@ impl Shared {
             .modules
             .iter()
             .flat_map(|(client, modules)| {
-                modules.values().map(move |module| (client.clone(), module.clone()))
+                modules
+                    .values()
+                    .map(move |module| (client.clone(), module.clone()))
             })
             .collect()
     }
@@ -84,6 +94,10 @@ impl Shared {
     }
 
     pub(crate) fn store_module(&self, client: &str, module: ModuleBlob) {
-        self.lock().modules.entry(client.to_owned()).or_default().insert(module.name.clone(), module);
+        self.lock()
+            .modules
+            .entry(client.to_owned())
+            .or_default()
+            .insert(module.name.clone(), module);
     }
 }

@@ -88,7 +88,9 @@ impl Client {
     /// functions are refused until this succeeds.
     pub async fn register_client(&self) -> Result<()> {
         const OP: &str = "register_client";
-        let request = RegisterClient { client: self.inner.name.clone() };
+        let request = RegisterClient {
+            client: self.inner.name.clone(),
+        };
         let key = self.inner.keys.register_client(&self.inner.relay);
         self.request::<_, ()>(OP, self.relay_target(), key, &request, self.deadline(None))
             .await?;
@@ -100,7 +102,8 @@ impl Client {
     /// Saves `module` with the relay, which hands it to every engine. A
     /// module of the same name saved earlier by this client is replaced.
     pub async fn save_module(&self, module: &Module) -> Result<()> {
-        self.save_module_with_timeout(module, self.inner.timeout).await
+        self.save_module_with_timeout(module, self.inner.timeout)
+            .await
     }
 
     /// [`save_module`](Client::save_module) with its own timeout.
@@ -113,8 +116,14 @@ impl Client {
             timeout_ms: millis(timeout),
         };
         let key = self.inner.keys.save_module_client(&self.inner.relay);
-        self.request::<_, ()>(OP, self.relay_target(), key, &request, self.deadline(Some(timeout)))
-            .await?;
+        self.request::<_, ()>(
+            OP,
+            self.relay_target(),
+            key,
+            &request,
+            self.deadline(Some(timeout)),
+        )
+        .await?;
         debug!(
             client = %self.inner.name,
             module = module.name(),
@@ -134,7 +143,8 @@ impl Client {
         A: Serialize + ?Sized,
         R: DeserializeOwned,
     {
-        self.exec_func_with_timeout(module, function, args, self.inner.timeout).await
+        self.exec_func_with_timeout(module, function, args, self.inner.timeout)
+            .await
     }
 
     /// [`exec_func`](Client::exec_func) with its own timeout.
@@ -152,7 +162,10 @@ impl Client {
         const OP: &str = "exec_func";
         self.ensure_registered(OP)?;
         let deadline = self.deadline(Some(timeout));
-        let args = codec::encode(args).map_err(|source| Error::Encode { operation: OP, source })?;
+        let args = codec::encode(args).map_err(|source| Error::Encode {
+            operation: OP,
+            source,
+        })?;
 
         let engine = self.inquiry_engine(module, deadline).await?;
 
@@ -165,7 +178,10 @@ impl Client {
             args,
         };
         let key = self.inner.keys.exec_func(&engine);
-        let target = Target { component: Component::Engine, name: &engine };
+        let target = Target {
+            component: Component::Engine,
+            name: &engine,
+        };
         let result: ExecResult = self.request(OP, target, key, &request, deadline).await?;
         debug!(client = %self.inner.name, %engine, module, function, exec_id, "call returned");
 
@@ -180,14 +196,22 @@ impl Client {
     /// Asks the relay which engine should run a call of `module`.
     async fn inquiry_engine(&self, module: &str, deadline: Deadline) -> Result<String> {
         const OP: &str = "inquiry_engine";
-        let request = InquiryEngine { client: self.inner.name.clone(), module: module.to_owned() };
+        let request = InquiryEngine {
+            client: self.inner.name.clone(),
+            module: module.to_owned(),
+        };
         let key = self.inner.keys.inquiry_engine(&self.inner.relay);
-        self.request(OP, self.relay_target(), key, &request, deadline).await
+        self.request(OP, self.relay_target(), key, &request, deadline)
+            .await
     }
 
     /// Closes the Zenoh session. Other clones of this client stop working.
     pub async fn close(self) -> Result<()> {
-        self.inner.session.close().await.map_err(|source| Error::Session { source })
+        self.inner
+            .session
+            .close()
+            .await
+            .map_err(|source| Error::Session { source })
     }
 
     fn ensure_registered(&self, operation: &'static str) -> Result<()> {
@@ -203,7 +227,10 @@ impl Client {
     }
 
     fn relay_target(&self) -> Target<'_> {
-        Target { component: Component::Relay, name: &self.inner.relay }
+        Target {
+            component: Component::Relay,
+            name: &self.inner.relay,
+        }
     }
 
     fn deadline(&self, timeout: Option<Duration>) -> Deadline {
@@ -222,7 +249,15 @@ impl Client {
         Q: Serialize + ?Sized,
         A: DeserializeOwned,
     {
-        request(&self.inner.session, operation, target, &key, message, deadline).await
+        request(
+            &self.inner.session,
+            operation,
+            target,
+            &key,
+            message,
+            deadline,
+        )
+        .await
     }
 }
 

@@ -51,7 +51,8 @@ fn standard() -> Configuration {
 
 /// Encodes `value` into a new buffer.
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
-    bincode::serde::encode_to_vec(value, standard()).map_err(|err| CodecError::Encode(err.to_string()))
+    bincode::serde::encode_to_vec(value, standard())
+        .map_err(|err| CodecError::Encode(err.to_string()))
 }
 
 /// Decodes a `T` that must span all of `bytes`.
@@ -64,7 +65,10 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
 pub fn decode_with_limit<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, CodecError> {
     let limit = limit.min(MAX_MESSAGE_BYTES);
     if bytes.len() > limit {
-        return Err(CodecError::TooLarge { len: bytes.len(), limit });
+        return Err(CodecError::TooLarge {
+            len: bytes.len(),
+            limit,
+        });
     }
 
     // bincode takes its allocation budget as a constant. Pick the smallest
@@ -72,13 +76,15 @@ pub fn decode_with_limit<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Res
     // small message cannot reserve megabytes.
     let (value, read) = match bytes.len() {
         0..=1_024 => decode_bounded::<T, 2_048>(bytes),
-        ..=65_536 => decode_bounded::<T, 131_072>(bytes),
-        ..=1_048_576 => decode_bounded::<T, 2_097_152>(bytes),
-        ..=16_777_216 => decode_bounded::<T, 33_554_432>(bytes),
+        1_025..=65_536 => decode_bounded::<T, 131_072>(bytes),
+        65_537..=1_048_576 => decode_bounded::<T, 2_097_152>(bytes),
+        1_048_577..=16_777_216 => decode_bounded::<T, 33_554_432>(bytes),
         _ => decode_bounded::<T, { 2 * MAX_MESSAGE_BYTES }>(bytes),
     }?;
     if read != bytes.len() {
-        return Err(CodecError::TrailingBytes { extra: bytes.len() - read });
+        return Err(CodecError::TrailingBytes {
+            extra: bytes.len() - read,
+        });
     }
     Ok(value)
 }
@@ -87,7 +93,8 @@ fn decode_bounded<T: DeserializeOwned, const BUDGET: usize>(
     bytes: &[u8],
 ) -> Result<(T, usize), CodecError> {
     let config = standard().with_limit::<BUDGET>();
-    bincode::serde::decode_from_slice(bytes, config).map_err(|err| CodecError::Malformed(err.to_string()))
+    bincode::serde::decode_from_slice(bytes, config)
+        .map_err(|err| CodecError::Malformed(err.to_string()))
 }
 
 /// Serde adapter that writes a `Vec<u8>` as one length-prefixed byte string
@@ -152,7 +159,11 @@ mod tests {
     }
 
     fn sample() -> Sample {
-        Sample { name: "math".into(), data: vec![1, 2, 3], values: vec![7, 8] }
+        Sample {
+            name: "math".into(),
+            data: vec![1, 2, 3],
+            values: vec![7, 8],
+        }
     }
 
     #[test]
@@ -173,7 +184,10 @@ mod tests {
         let encoded = encode(&sample()).unwrap();
         for cut in 0..encoded.len() {
             let err = decode::<Sample>(&encoded[..cut]).unwrap_err();
-            assert!(matches!(err, CodecError::Malformed(_)), "cut at {cut}: {err:?}");
+            assert!(
+                matches!(err, CodecError::Malformed(_)),
+                "cut at {cut}: {err:?}"
+            );
         }
     }
 
@@ -183,15 +197,27 @@ mod tests {
         encoded.extend_from_slice(&[0, 0]);
         let err = decode::<Sample>(&encoded).unwrap_err();
         assert_eq!(err, CodecError::TrailingBytes { extra: 2 });
-        assert_eq!(err.to_string(), "malformed payload; 2 unexpected bytes after the value");
+        assert_eq!(
+            err.to_string(),
+            "malformed payload; 2 unexpected bytes after the value"
+        );
     }
 
     #[test]
     fn oversized_input_is_refused_before_decoding() {
         let big = vec![0u8; 2_000];
         let err = decode_with_limit::<Sample>(&big, 1_000).unwrap_err();
-        assert_eq!(err, CodecError::TooLarge { len: 2_000, limit: 1_000 });
-        assert_eq!(err.to_string(), "payload of 2000 bytes exceeds the limit of 1000 bytes");
+        assert_eq!(
+            err,
+            CodecError::TooLarge {
+                len: 2_000,
+                limit: 1_000
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "payload of 2000 bytes exceeds the limit of 1000 bytes"
+        );
     }
 
     #[test]
@@ -201,7 +227,11 @@ mod tests {
         evil.extend_from_slice(&(u64::MAX - 1).to_le_bytes());
         evil.extend_from_slice(b"abc");
         #[derive(Debug, Deserialize)]
-        struct Blob(#[serde(with = "bytes")] #[allow(dead_code, reason = "only decoded")] Vec<u8>);
+        struct Blob(
+            #[serde(with = "bytes")]
+            #[allow(dead_code, reason = "only decoded")]
+            Vec<u8>,
+        );
         let err = decode::<Blob>(&evil).unwrap_err();
         assert!(matches!(err, CodecError::Malformed(_)), "{err:?}");
 

@@ -234,31 +234,58 @@ impl Error {
         name: &str,
     ) -> Error {
         match remote {
-            RemoteError::ClientNotRegistered { client, relay } => {
-                Error::ClientNotRegistered { operation, client, relay }
-            }
+            RemoteError::ClientNotRegistered { client, relay } => Error::ClientNotRegistered {
+                operation,
+                client,
+                relay,
+            },
             RemoteError::EngineNotRegistered { relay } => {
                 Error::EngineNotRegistered { operation, relay }
             }
-            RemoteError::ModuleNotSaved { module, engine } => Error::ModuleNotSaved { module, engine },
+            RemoteError::ModuleNotSaved { module, engine } => {
+                Error::ModuleNotSaved { module, engine }
+            }
             RemoteError::FunctionNotDefined { module, function } => {
                 Error::FunctionNotDefined { module, function }
             }
-            RemoteError::BadArguments { module, function, detail } => {
-                Error::BadArguments { module, function, detail }
+            RemoteError::BadArguments {
+                module,
+                function,
+                detail,
+            } => Error::BadArguments {
+                module,
+                function,
+                detail,
+            },
+            RemoteError::GuestPanicked {
+                module,
+                function,
+                message,
+            } => Error::GuestPanicked {
+                module,
+                function,
+                message,
+            },
+            RemoteError::GuestTrapped {
+                module,
+                function,
+                trap,
+            } => Error::GuestTrapped {
+                module,
+                function,
+                trap,
+            },
+            RemoteError::InvalidModule { module, reason } => {
+                Error::InvalidModule { module, reason }
             }
-            RemoteError::GuestPanicked { module, function, message } => {
-                Error::GuestPanicked { module, function, message }
-            }
-            RemoteError::GuestTrapped { module, function, trap } => {
-                Error::GuestTrapped { module, function, trap }
-            }
-            RemoteError::InvalidModule { module, reason } => Error::InvalidModule { module, reason },
             other @ (RemoteError::RelayMismatch { .. }
             | RemoteError::DecodeFailed { .. }
-            | RemoteError::Failed { .. }) => {
-                Error::Remote { operation, component, name: name.to_owned(), detail: other.to_string() }
-            }
+            | RemoteError::Failed { .. }) => Error::Remote {
+                operation,
+                component,
+                name: name.to_owned(),
+                detail: other.to_string(),
+            },
         }
     }
 }

@@ -35,7 +35,9 @@ pub unsafe fn dealloc(ptr: u32, len: u32) {
 
 /// Location of the last panic's message, packed, or 0 if nothing panicked.
 pub fn panic_message() -> u64 {
-    let guard = PANIC_MESSAGE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let guard = PANIC_MESSAGE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     match guard.as_deref() {
         Some(message) => abi::pack(message.as_ptr() as usize as u32, message.len() as u32),
         None => 0,
@@ -89,7 +91,9 @@ fn record_panic(info: &std::panic::PanicHookInfo<'_>) {
         Some(text) => text.to_owned(),
         None => "panic with a non-string payload".to_owned(),
     };
-    let mut guard = PANIC_MESSAGE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut guard = PANIC_MESSAGE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     *guard = Some(message.into_bytes().into_boxed_slice());
 }
 

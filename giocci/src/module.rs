@@ -26,12 +26,20 @@ impl Module {
     pub fn from_wasm(name: impl Into<String>, wasm: Vec<u8>) -> Result<Module, NameError> {
         let name = name.into();
         validate_name("module name", &name)?;
-        Ok(Module { digest: digest(&wasm), name: Cow::Owned(name), wasm: Cow::Owned(wasm) })
+        Ok(Module {
+            digest: digest(&wasm),
+            name: Cow::Owned(name),
+            wasm: Cow::Owned(wasm),
+        })
     }
 
     #[doc(hidden)]
     pub const fn __from_macro(name: &'static str, wasm: &'static [u8], digest: [u8; 32]) -> Self {
-        Module { name: Cow::Borrowed(name), digest, wasm: Cow::Borrowed(wasm) }
+        Module {
+            name: Cow::Borrowed(name),
+            digest,
+            wasm: Cow::Borrowed(wasm),
+        }
     }
 
     /// The name the module is saved and called under.
@@ -55,7 +63,11 @@ impl Module {
     }
 
     pub(crate) fn to_blob(&self) -> ModuleBlob {
-        ModuleBlob { name: self.name.to_string(), digest: self.digest, wasm: self.wasm.to_vec() }
+        ModuleBlob {
+            name: self.name.to_string(),
+            digest: self.digest,
+            wasm: self.wasm.to_vec(),
+        }
     }
 }
 
@@ -77,10 +89,12 @@ pub fn digest(bytes: &[u8]) -> [u8; 32] {
 /// `bytes` in lowercase hexadecimal.
 pub fn hex(bytes: &[u8]) -> String {
     use fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
 }
 
 #[cfg(test)]

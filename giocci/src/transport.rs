@@ -41,7 +41,9 @@ impl std::str::FromStr for Mode {
             "client" => Ok(Mode::Client),
             "peer" => Ok(Mode::Peer),
             "router" => Ok(Mode::Router),
-            other => Err(format!("unknown Zenoh mode '{other}'; use client, peer or router")),
+            other => Err(format!(
+                "unknown Zenoh mode '{other}'; use client, peer or router"
+            )),
         }
     }
 }
@@ -84,14 +86,18 @@ impl ZenohOptions {
 
     /// Opens a session with this configuration.
     pub async fn open(&self) -> Result<zenoh::Session> {
-        zenoh::open(self.to_config()?).await.map_err(|source| Error::Session { source })
+        zenoh::open(self.to_config()?)
+            .await
+            .map_err(|source| Error::Session { source })
     }
 }
 
 fn insert(config: &mut zenoh::Config, key: &str, value: &str) -> Result<()> {
     config
         .insert_json5(key, value)
-        .map_err(|err| Error::Config { detail: format!("cannot set {key} to {value}: {err}") })
+        .map_err(|err| Error::Config {
+            detail: format!("cannot set {key} to {value}: {err}"),
+        })
 }
 
 fn json_list(items: &[String]) -> String {
@@ -120,16 +126,29 @@ mod tests {
             ..Default::default()
         };
         let config = options.to_config().unwrap();
-        assert_eq!(config.get_json("scouting/multicast/enabled").unwrap(), "false");
+        assert_eq!(
+            config.get_json("scouting/multicast/enabled").unwrap(),
+            "false"
+        );
         assert_eq!(config.get_json("mode").unwrap(), "\"router\"");
-        assert_eq!(config.get_json("listen/endpoints").unwrap(), "[\"tcp/127.0.0.1:0\"]");
+        assert_eq!(
+            config.get_json("listen/endpoints").unwrap(),
+            "[\"tcp/127.0.0.1:0\"]"
+        );
     }
 
     #[test]
     fn missing_file_is_a_config_error() {
-        let options = ZenohOptions { config_file: Some("/nonexistent/z.json5".into()), ..Default::default() };
+        let options = ZenohOptions {
+            config_file: Some("/nonexistent/z.json5".into()),
+            ..Default::default()
+        };
         let err = options.to_config().unwrap_err();
-        assert!(err.to_string().starts_with("invalid Zenoh configuration; cannot read /nonexistent/z.json5"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("invalid Zenoh configuration; cannot read /nonexistent/z.json5"),
+            "{err}"
+        );
     }
 
     #[test]

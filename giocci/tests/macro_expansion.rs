@@ -1,7 +1,5 @@
 //! What `#[giocci::remote]` produces, checked without any network.
 
-
-
 #[giocci::remote]
 pub mod geometry {
     use serde::{Deserialize, Serialize};
@@ -19,7 +17,10 @@ pub mod geometry {
     }
 
     pub fn scale((rect, by): (Rect, f64)) -> Rect {
-        Rect { width: rect.width * by, height: rect.height * by }
+        Rect {
+            width: rect.width * by,
+            height: rect.height * by,
+        }
     }
 
     pub fn nothing() {}
@@ -40,10 +41,12 @@ mod other {
     }
 }
 
-
 #[test]
 fn items_stay_usable_locally() {
-    let rect = geometry::Rect { width: 2.0, height: 3.0 };
+    let rect = geometry::Rect {
+        width: 2.0,
+        height: 3.0,
+    };
     assert_eq!(geometry::area(rect.clone()), 6.0);
     assert_eq!(geometry::scale((rect, 2.0)).width, 4.0);
     assert_eq!(geometry::uses_helper(), 7);

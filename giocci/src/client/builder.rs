@@ -31,7 +31,10 @@ impl ClientBuilder {
             relay: DEFAULT_RELAY.to_owned(),
             key_prefix: None,
             timeout: DEFAULT_TIMEOUT,
-            zenoh: ZenohOptions { mode: Some(Mode::Client), ..ZenohOptions::default() },
+            zenoh: ZenohOptions {
+                mode: Some(Mode::Client),
+                ..ZenohOptions::default()
+            },
             session: None,
         }
     }
@@ -86,7 +89,9 @@ impl ClientBuilder {
         validate_name("relay name", &self.relay)?;
         let keys = KeyMap::new(self.key_prefix.as_deref())?;
         if self.timeout.is_zero() {
-            return Err(Error::Config { detail: "the call timeout must be positive".into() });
+            return Err(Error::Config {
+                detail: "the call timeout must be positive".into(),
+            });
         }
 
         let session = match self.session.take() {

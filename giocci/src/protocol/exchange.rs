@@ -27,7 +27,10 @@ pub struct Deadline {
 impl Deadline {
     /// A budget of `timeout` starting now.
     pub fn after(timeout: Duration) -> Self {
-        Deadline { start: Instant::now(), timeout }
+        Deadline {
+            start: Instant::now(),
+            timeout,
+        }
     }
 
     /// The whole budget.
@@ -123,7 +126,9 @@ where
                 name: name(),
                 source,
             })?;
-            reply.map_err(|remote| Error::from_remote(remote, operation, target.component, target.name))
+            reply.map_err(|remote| {
+                Error::from_remote(remote, operation, target.component, target.name)
+            })
         }
         Err(err) => Err(Error::Remote {
             operation,
@@ -152,11 +157,15 @@ where
         Ok(request) => handle(request).await,
         Err(err) => {
             warn!(key = %query.key_expr(), error = %err, "undecodable request");
-            Err(RemoteError::DecodeFailed { detail: err.to_string() })
+            Err(RemoteError::DecodeFailed {
+                detail: err.to_string(),
+            })
         }
     };
     let bytes = codec::encode(&reply).unwrap_or_else(|err| {
-        let failed: Reply<()> = Err(RemoteError::Failed { detail: err.to_string() });
+        let failed: Reply<()> = Err(RemoteError::Failed {
+            detail: err.to_string(),
+        });
         codec::encode(&failed).unwrap_or_default()
     });
     if let Err(err) = query.reply(query.key_expr().clone(), bytes).await {

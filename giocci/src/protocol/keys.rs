@@ -15,7 +15,9 @@ impl KeyMap {
         if let Some(prefix) = prefix {
             validate_key_prefix(prefix)?;
         }
-        Ok(KeyMap { prefix: prefix.map(str::to_owned) })
+        Ok(KeyMap {
+            prefix: prefix.map(str::to_owned),
+        })
     }
 
     /// The prefix, if any.
@@ -84,8 +86,14 @@ mod tests {
         assert_eq!(keys.save_module_relay("e"), "giocci/save_module/relay/e");
         assert_eq!(keys.inquiry_engine("r"), "giocci/inquiry_engine/client/r");
         assert_eq!(keys.exec_func("e"), "giocci/exec_func/client/e");
-        assert_eq!(keys.exec_func_async_request("e"), "giocci/exec_func_async/client/e");
-        assert_eq!(keys.exec_func_async_result("c"), "giocci/exec_func_async/engine/c");
+        assert_eq!(
+            keys.exec_func_async_request("e"),
+            "giocci/exec_func_async/client/e"
+        );
+        assert_eq!(
+            keys.exec_func_async_result("c"),
+            "giocci/exec_func_async/engine/c"
+        );
     }
 
     #[test]

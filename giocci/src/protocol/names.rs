@@ -22,14 +22,23 @@ pub struct NameError {
 ///
 /// `kind` names what the value is in the error message.
 pub fn validate_name(kind: &'static str, value: &str) -> Result<(), NameError> {
-    let refuse = |reason| Err(NameError { kind, value: value.to_owned(), reason });
+    let refuse = |reason| {
+        Err(NameError {
+            kind,
+            value: value.to_owned(),
+            reason,
+        })
+    };
     if value.is_empty() {
         return refuse("it is empty");
     }
     if value.len() > MAX_NAME_BYTES {
         return refuse("it is longer than 128 bytes");
     }
-    if !value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
+    if !value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
         return refuse("only ASCII letters, digits, '-', '_' and '.' are allowed");
     }
     Ok(())
@@ -48,7 +57,11 @@ pub fn validate_key_prefix(value: &str) -> Result<(), NameError> {
     for chunk in value.split('/') {
         validate_name(KIND, chunk).map_err(|err| NameError {
             value: value.to_owned(),
-            reason: if chunk.is_empty() { "it has an empty chunk" } else { err.reason },
+            reason: if chunk.is_empty() {
+                "it has an empty chunk"
+            } else {
+                err.reason
+            },
             ..err
         })?;
     }
@@ -85,6 +98,9 @@ mod tests {
             assert!(validate_key_prefix(prefix).is_err(), "{prefix:?}");
         }
         let err = validate_key_prefix("a//b").unwrap_err();
-        assert_eq!(err.to_string(), "invalid key prefix \"a//b\"; it has an empty chunk");
+        assert_eq!(
+            err.to_string(),
+            "invalid key prefix \"a//b\"; it has an empty chunk"
+        );
     }
 }

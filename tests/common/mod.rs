@@ -1,0 +1,71 @@
+//! What the cross-component tests share: a remote module, and the relay and
+//! engine binaries started as child processes.
+#![allow(dead_code, reason = "each test binary uses part of this")]
+
+pub mod processes;
+
+#[giocci::remote]
+pub mod shapes {
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub enum Shape {
+        Circle { radius: f64 },
+        Rect { width: f64, height: f64 },
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct Summary {
+        pub count: usize,
+        pub total_area: f64,
+        pub largest: Option<Shape>,
+    }
+
+    pub fn add(a: i64, b: i64) -> i64 {
+        a + b
+    }
+
+    pub fn area(shape: Shape) -> f64 {
+        match shape {
+            Shape::Circle { radius } => 3.0 * radius * radius,
+            Shape::Rect { width, height } => width * height,
+        }
+    }
+
+    pub fn summarize(shapes: Vec<Shape>) -> Summary {
+        let mut largest: Option<(f64, Shape)> = None;
+        let mut total_area = 0.0;
+        for shape in &shapes {
+            let area = area(shape.clone());
+            total_area += area;
+            if largest.as_ref().is_none_or(|(best, _)| area > *best) {
+                largest = Some((area, shape.clone()));
+            }
+        }
+        Summary {
+            count: shapes.len(),
+            total_area,
+            largest: largest.map(|(_, shape)| shape),
+        }
+    }
+
+    /// Where the function runs: "wasm32" on an engine, "native" here.
+    pub fn runs_on() -> String {
+        if cfg!(target_family = "wasm") {
+            "wasm32".into()
+        } else {
+            "native".into()
+        }
+    }
+
+    pub fn divide(a: i32, b: i32) -> i32 {
+        if b == 0 {
+            panic!("cannot divide {a} by zero");
+        }
+        a / b
+    }
+
+    pub fn greet(name: String) -> String {
+        format!("hello, {name}")
+    }
+}
