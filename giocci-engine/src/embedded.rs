@@ -182,6 +182,15 @@ impl Embedded {
         Ok(())
     }
 
+    /// Stops the engine called `name`, if it runs here. The relay is not
+    /// told: it goes on handing the engine out, as it would for an engine
+    /// that crashed.
+    pub async fn stop_engine(&mut self, name: &str) {
+        if let Some(index) = self.engines.iter().position(|engine| engine.name() == name) {
+            self.engines.remove(index).stop().await;
+        }
+    }
+
     /// Stops the engines and the relay and closes the session.
     pub async fn stop(self) {
         for engine in self.engines {

@@ -3,9 +3,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use giocci::protocol::{ExecFunc, ExecResult, KeyMap, PushModule, RemoteError, Reply};
+use giocci::codec;
+use giocci::protocol::{
+    AsyncResult, ExecFunc, ExecResult, KeyMap, PushModule, RemoteError, Reply, validate_name,
+};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, instrument, warn};
+use zenoh::qos::CongestionControl;
 
 use crate::runtime::{Compiled, Runtime};
 use crate::{EngineConfig, EngineError};
@@ -63,7 +67,36 @@ pub(crate) async fn spawn_all(shared: &Arc<Shared>) -> Result<Vec<JoinHandle<()>
     Ok(vec![
         serve(shared, shared.keys.save_module_relay(name), save_module).await?,
         serve(shared, shared.keys.exec_func(name), exec_func).await?,
+        subscribe_async(shared).await?,
     ])
+}
+
+/// Runs every asynchronous request in a task of its own and puts each result
+/// on the calling client's result key.
+async fn subscribe_async(shared: &Arc<Shared>) -> Result<JoinHandle<()>, EngineError> {
+    let key = shared.keys.exec_func_async_request(&shared.name);
+    let subscriber = shared
+        .session
+        .declare_subscriber(&key)
+        .await
+        .map_err(|source| EngineError::Declare {
+            engine: shared.name.clone(),
+            key: key.clone(),
+            source,
+        })?;
+    let shared = Arc::clone(shared);
+    Ok(tokio::spawn(async move {
+        while let Ok(sample) = subscriber.recv_async().await {
+            let request = match codec::decode::<ExecFunc>(&sample.payload().to_bytes()) {
+                Ok(request) => request,
+                Err(err) => {
+                    warn!(engine = %shared.name, error = %err, "undecodable asynchronous request dropped");
+                    continue;
+                }
+            };
+            tokio::spawn(exec_func_async(Arc::clone(&shared), request));
+        }
+    }))
 }
 
 async fn serve<Q, A, F, Fut>(
@@ -119,6 +152,47 @@ async fn save_module(shared: Arc<Shared>, req: PushModule) -> Reply<()> {
     fields(engine = %shared.name, client = %req.client, module = %req.module, function = %req.function, exec_id = req.exec_id)
 )]
 async fn exec_func(shared: Arc<Shared>, req: ExecFunc) -> Reply<ExecResult> {
+    run(&shared, req).await
+}
+
+#[instrument(
+    skip_all,
+    fields(engine = %shared.name, client = %req.client, module = %req.module, function = %req.function, exec_id = req.exec_id)
+)]
+async fn exec_func_async(shared: Arc<Shared>, req: ExecFunc) {
+    // The client name becomes a key chunk: never publish under a name that
+    // could widen the key.
+    if let Err(err) = validate_name("client name", &req.client) {
+        warn!(error = %err, "asynchronous request dropped");
+        return;
+    }
+    let key = shared.keys.exec_func_async_result(&req.client);
+    let exec_id = req.exec_id;
+    let reply = run(&shared, req).await;
+    let result = AsyncResult {
+        exec_id,
+        engine: shared.name.clone(),
+        reply,
+    };
+    let payload = match codec::encode(&result) {
+        Ok(payload) => payload,
+        Err(err) => {
+            warn!(error = %err, "cannot encode asynchronous result");
+            return;
+        }
+    };
+    if let Err(err) = shared
+        .session
+        .put(&key, payload)
+        .congestion_control(CongestionControl::Block)
+        .await
+    {
+        warn!(error = %err, "cannot put asynchronous result");
+    }
+}
+
+/// Runs one call, sync or async, in the blocking pool.
+async fn run(shared: &Arc<Shared>, req: ExecFunc) -> Reply<ExecResult> {
     let compiled =
         shared
             .module(&req.client, &req.module)
@@ -133,7 +207,7 @@ async fn exec_func(shared: Arc<Shared>, req: ExecFunc) -> Reply<ExecResult> {
         });
     }
 
-    let state = Arc::clone(&shared);
+    let state = Arc::clone(shared);
     let ExecFunc {
         exec_id,
         module,

@@ -1,7 +1,7 @@
 //! The output for a module that validated and compiled.
 
 use proc_macro2::{Literal, TokenStream};
-use quote::quote;
+use quote::{format_ident, quote};
 
 use crate::guest::Artifact;
 use crate::model::{RemoteFn, RemoteModule};
@@ -49,15 +49,22 @@ pub fn wrap(model: &RemoteModule, support: TokenStream, methods: TokenStream) ->
 
             #[doc = #remote_doc]
             pub fn remote(client: &::giocci::Client) -> Remote<'_> {
-                Remote { client, timeout: client.timeout() }
+                Remote {
+                    client,
+                    timeout: client.timeout(),
+                    in_flight: ::giocci::DEFAULT_IN_FLIGHT,
+                }
             }
 
-            /// Typed stubs: each `pub fn` of this module as an async method
-            /// that runs it on an engine.
+            /// Typed stubs for each `pub fn` of this module: `f` runs it on
+            /// an engine and waits, `f_async` starts it and returns a handle
+            /// to await, `f_stream` runs it once per item of an iterator of
+            /// argument tuples and yields the results as they complete.
             #[derive(Debug, Clone, Copy)]
             pub struct Remote<'c> {
                 client: &'c ::giocci::Client,
                 timeout: ::core::time::Duration,
+                in_flight: usize,
             }
 
             impl<'c> Remote<'c> {
@@ -65,6 +72,12 @@ pub fn wrap(model: &RemoteModule, support: TokenStream, methods: TokenStream) ->
                 /// instead of the client's.
                 pub fn with_timeout(self, timeout: ::core::time::Duration) -> Self {
                     Remote { timeout, ..self }
+                }
+
+                /// Lets the `_stream` stubs keep up to `in_flight` calls under
+                /// way at once (default `giocci::DEFAULT_IN_FLIGHT`).
+                pub fn with_in_flight(self, in_flight: usize) -> Self {
+                    Remote { in_flight, ..self }
                 }
 
                 #methods
@@ -84,27 +97,69 @@ fn stubs(model: &RemoteModule) -> TokenStream {
 
 fn stub(module: &str, func: &RemoteFn) -> TokenStream {
     let ident = func.ident();
+    let ident_async = format_ident!("{}_async", ident);
+    let ident_stream = format_ident!("{}_stream", ident);
     let function = ident.to_string();
-    let docs = func
+    let docs: Vec<_> = func
         .item
         .attrs
         .iter()
-        .filter(|attr| attr.path().is_ident("doc"));
-    let params = func.params.iter().map(|param| {
-        let (ident, ty) = (&param.ident, &param.ty);
-        quote!(#ident: #ty)
-    });
-    let args = func.params.iter().map(|param| &param.ident);
+        .filter(|attr| attr.path().is_ident("doc"))
+        .collect();
+    let params: Vec<_> = func
+        .params
+        .iter()
+        .map(|param| {
+            let (ident, ty) = (&param.ident, &param.ty);
+            quote!(#ident: #ty)
+        })
+        .collect();
+    let args: Vec<_> = func.params.iter().map(|param| &param.ident).collect();
+    let types = func.params.iter().map(|param| &param.ty);
     let output = func.output();
-    let call_doc = format!("Runs `{module}::{function}` on an engine.");
+    let call_doc = format!("Runs `{module}::{function}` on an engine and waits for its result.");
+    let async_doc = format!(
+        "Starts `{module}::{function}` on an engine; await the returned call for its result."
+    );
+    let stream_doc = format!(
+        "Runs `{module}::{function}` once per argument tuple of `args`, yielding `(index, \
+         result)` pairs in completion order."
+    );
     quote! {
         #(#docs)*
         #[doc = ""]
         #[doc = #call_doc]
-        pub async fn #ident(&self, #(#params),*) -> ::giocci::Result<#output> {
+        pub async fn #ident(self, #(#params),*) -> ::giocci::Result<#output> {
             self.client
                 .exec_func_with_timeout(#module, #function, &(#(#args,)*), self.timeout)
                 .await
+        }
+
+        #[doc = #async_doc]
+        pub async fn #ident_async(
+            self,
+            #(#params),*
+        ) -> ::giocci::Result<::giocci::AsyncCall<#output>> {
+            self.client
+                .exec_func_async_with_timeout(#module, #function, &(#(#args,)*), self.timeout)
+                .await
+        }
+
+        #[doc = #stream_doc]
+        pub fn #ident_stream<I>(
+            self,
+            args: I,
+        ) -> impl ::giocci::futures::Stream<Item = (usize, ::giocci::Result<#output>)> + 'c
+        where
+            I: ::core::iter::IntoIterator<Item = (#(#types,)*)> + 'c,
+        {
+            self.client.exec_stream_with_timeout(
+                #module,
+                #function,
+                args,
+                self.in_flight,
+                self.timeout,
+            )
         }
     }
 }

@@ -9,7 +9,7 @@ use syn::{FnArg, ItemMod};
 
 use crate::expand::wrap;
 use crate::model::RemoteModule;
-use crate::validate::{GENERATED, item_ident};
+use crate::validate::has_name_conflicts;
 
 /// The output for a module the macro understood but cannot compile.
 pub fn expand(err: syn::Error, item: &ItemMod) -> TokenStream {
@@ -22,12 +22,7 @@ pub fn expand(err: syn::Error, item: &ItemMod) -> TokenStream {
         Ok(model) => model,
         Err(_) => return errors,
     };
-    if model
-        .items
-        .iter()
-        .filter_map(item_ident)
-        .any(|ident| GENERATED.contains(&ident.to_string().as_str()))
-    {
+    if has_name_conflicts(&model) {
         // The module defines a name the macro would add: emit it unchanged.
         let mut out = errors;
         out.extend(quote!(#item));
@@ -52,11 +47,32 @@ pub fn expand(err: syn::Error, item: &ItemMod) -> TokenStream {
                 .iter()
                 .filter(|input| matches!(input, FnArg::Typed(_)));
             let output = func.output();
+            let inputs: Vec<_> = inputs.collect();
+            let ident_async = quote::format_ident!("{}_async", ident);
+            let ident_stream = quote::format_ident!("{}_stream", ident);
             quote! {
                 #[allow(unused_variables, clippy::unused_async)]
-                pub async fn #ident #generics (&self, #(#inputs),*) -> ::giocci::Result<#output>
+                pub async fn #ident #generics (self, #(#inputs),*) -> ::giocci::Result<#output>
                 #where_clause
                 {
+                    ::core::unreachable!()
+                }
+
+                #[allow(unused_variables, clippy::unused_async)]
+                pub async fn #ident_async #generics (
+                    self,
+                    #(#inputs),*
+                ) -> ::giocci::Result<::giocci::AsyncCall<#output>>
+                #where_clause
+                {
+                    ::core::unreachable!()
+                }
+
+                #[allow(unused_variables)]
+                pub fn #ident_stream<I>(
+                    self,
+                    args: I,
+                ) -> ::giocci::futures::stream::Empty<(usize, ::giocci::Result<()>)> {
                     ::core::unreachable!()
                 }
             }

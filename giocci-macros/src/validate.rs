@@ -7,7 +7,7 @@ use syn::{FnArg, Item, ReturnType, Type, UseTree};
 use crate::model::{RemoteFn, RemoteModule};
 
 /// Names the expansion adds to the module.
-pub const GENERATED: [&str; 3] = ["module", "remote", "Remote"];
+const GENERATED: [&str; 3] = ["module", "remote", "Remote"];
 
 /// Collects every problem with the module into one error.
 pub fn validate(model: &RemoteModule) -> syn::Result<()> {
@@ -31,6 +31,7 @@ pub fn validate(model: &RemoteModule) -> syn::Result<()> {
     }
     for func in &model.functions {
         check_signature(func, &mut errors);
+        check_stub_names(func, model, &mut errors);
     }
     let mut paths = OutsidePaths {
         errors: &mut errors,
@@ -106,6 +107,44 @@ fn check_signature(func: &RemoteFn, errors: &mut Errors) {
     }
 }
 
+/// Whether a name the macro generates is taken by the module already.
+pub fn has_name_conflicts(model: &RemoteModule) -> bool {
+    let mut errors = Errors::default();
+    for func in &model.functions {
+        check_stub_names(func, model, &mut errors);
+    }
+    errors.first.is_some()
+        || model
+            .items
+            .iter()
+            .filter_map(item_ident)
+            .any(|ident| GENERATED.contains(&ident.to_string().as_str()))
+}
+
+/// The stubs of `f` are `f`, `f_async` and `f_stream` on `Remote`, beside
+/// its own `with_timeout` and `with_in_flight`: no two may share a name.
+fn check_stub_names(func: &RemoteFn, model: &RemoteModule, errors: &mut Errors) {
+    let name = func.ident().to_string();
+    if name == "with_timeout" || name == "with_in_flight" {
+        errors.push(syn::Error::new_spanned(
+            func.ident(),
+            format!("`{name}` is a method of the generated `Remote`; rename this function"),
+        ));
+    }
+    for other in &model.functions {
+        let other_name = other.ident().to_string();
+        if other_name == format!("{name}_async") || other_name == format!("{name}_stream") {
+            errors.push(syn::Error::new_spanned(
+                other.ident(),
+                format!(
+                    "`{other_name}` is the name of a generated stub of `{name}`; rename one of \
+                     the two functions"
+                ),
+            ));
+        }
+    }
+}
+
 /// Why a parameter or return type cannot cross the network, if it cannot.
 fn unsupported_type(ty: &Type) -> Option<&'static str> {
     match ty {
@@ -140,7 +179,7 @@ pub fn giocci_name(name: &str) -> Result<(), String> {
     }
 }
 
-pub fn item_ident(item: &Item) -> Option<&syn::Ident> {
+fn item_ident(item: &Item) -> Option<&syn::Ident> {
     match item {
         Item::Const(item) => Some(&item.ident),
         Item::Enum(item) => Some(&item.ident),

@@ -1,16 +1,20 @@
 //! The client: registers with a relay, saves modules and calls functions.
 
 mod builder;
+mod calls;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use futures::stream::{self, Stream, StreamExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::debug;
+use zenoh::qos::CongestionControl;
 
 pub use builder::ClientBuilder;
+pub use calls::AsyncCall;
 
 use crate::codec;
 use crate::error::{Component, Error, Result};
@@ -22,6 +26,10 @@ use crate::protocol::{
 
 /// How long a call may take when the caller does not say: 5 seconds.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How many calls of a stream are in flight at once when the caller does
+/// not say: 64.
+pub const DEFAULT_IN_FLIGHT: usize = 64;
 
 /// The relay a client talks to when the builder names none.
 pub const DEFAULT_RELAY: &str = "giocci-relay";
@@ -56,6 +64,7 @@ struct Inner {
     timeout: Duration,
     registered: AtomicBool,
     next_exec_id: AtomicU64,
+    results: tokio::sync::OnceCell<calls::Results>,
 }
 
 impl Client {
@@ -160,30 +169,16 @@ impl Client {
         R: DeserializeOwned,
     {
         const OP: &str = "exec_func";
-        self.ensure_registered(OP)?;
         let deadline = self.deadline(Some(timeout));
-        let args = codec::encode(args).map_err(|source| Error::Encode {
-            operation: OP,
-            source,
-        })?;
+        let (engine, request) = self.prepare(OP, module, function, args, deadline).await?;
 
-        let engine = self.inquiry_engine(module, deadline).await?;
-
-        let exec_id = self.inner.next_exec_id.fetch_add(1, Ordering::Relaxed);
-        let request = ExecFunc {
-            client: self.inner.name.clone(),
-            exec_id,
-            module: module.to_owned(),
-            function: function.to_owned(),
-            args,
-        };
         let key = self.inner.keys.exec_func(&engine);
         let target = Target {
             component: Component::Engine,
             name: &engine,
         };
         let result: ExecResult = self.request(OP, target, key, &request, deadline).await?;
-        debug!(client = %self.inner.name, %engine, module, function, exec_id, "call returned");
+        debug!(client = %self.inner.name, %engine, module, function, exec_id = request.exec_id, "call returned");
 
         codec::decode(&result.value).map_err(|source| Error::Decode {
             operation: OP,
@@ -191,6 +186,161 @@ impl Client {
             name: engine,
             source,
         })
+    }
+
+    /// Starts `module::function(args)` on an engine without waiting for it.
+    ///
+    /// Returns once the request is sent, with a handle to await for the
+    /// result: the request goes out on the engine's asynchronous key and the
+    /// result comes back on this client's result key. Failures before the
+    /// request leaves (no engine registered, client not registered) are
+    /// returned at once. The client's timeout covers the whole call.
+    pub async fn exec_func_async<A, R>(
+        &self,
+        module: &str,
+        function: &str,
+        args: &A,
+    ) -> Result<AsyncCall<R>>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        self.exec_func_async_with_timeout(module, function, args, self.inner.timeout)
+            .await
+    }
+
+    /// [`exec_func_async`](Client::exec_func_async) with its own timeout.
+    pub async fn exec_func_async_with_timeout<A, R>(
+        &self,
+        module: &str,
+        function: &str,
+        args: &A,
+        timeout: Duration,
+    ) -> Result<AsyncCall<R>>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        const OP: &str = "exec_func_async";
+        let deadline = self.deadline(Some(timeout));
+        let results = self.results().await?;
+        let (engine, request) = self.prepare(OP, module, function, args, deadline).await?;
+        let payload = codec::encode(&request).map_err(|source| Error::Encode {
+            operation: OP,
+            source,
+        })?;
+
+        // Waiting before sending: the result may come back at once.
+        let (receiver, pending) = results.expect(request.exec_id);
+        let key = self.inner.keys.exec_func_async_request(&engine);
+        self.inner
+            .session
+            .put(&key, payload)
+            .congestion_control(CongestionControl::Block)
+            .await
+            .map_err(|source| Error::Zenoh {
+                operation: OP,
+                component: Component::Engine,
+                name: engine.clone(),
+                source,
+            })?;
+        debug!(client = %self.inner.name, %engine, module, function, exec_id = request.exec_id, "call sent");
+        Ok(AsyncCall::new(
+            request.exec_id,
+            engine,
+            deadline.timeout(),
+            deadline.remaining(),
+            receiver,
+            pending,
+        ))
+    }
+
+    /// Runs `module::function` once per item of `args` and yields each
+    /// result, in the order they complete, with the index of its arguments.
+    ///
+    /// At most `in_flight` calls (at least one) are under way at once, and
+    /// `args` is read only as calls finish, so an input of any length is
+    /// sent at the pace the engines answer. Each call has the client's
+    /// timeout.
+    pub fn exec_stream<'a, A, R, I>(
+        &'a self,
+        module: &'a str,
+        function: &'a str,
+        args: I,
+        in_flight: usize,
+    ) -> impl Stream<Item = (usize, Result<R>)> + 'a
+    where
+        I: IntoIterator<Item = A> + 'a,
+        A: Serialize + 'a,
+        R: DeserializeOwned + 'a,
+    {
+        self.exec_stream_with_timeout(module, function, args, in_flight, self.inner.timeout)
+    }
+
+    /// [`exec_stream`](Client::exec_stream) with its own timeout per call.
+    pub fn exec_stream_with_timeout<'a, A, R, I>(
+        &'a self,
+        module: &'a str,
+        function: &'a str,
+        args: I,
+        in_flight: usize,
+        timeout: Duration,
+    ) -> impl Stream<Item = (usize, Result<R>)> + 'a
+    where
+        I: IntoIterator<Item = A> + 'a,
+        A: Serialize + 'a,
+        R: DeserializeOwned + 'a,
+    {
+        stream::iter(args.into_iter().enumerate())
+            .map(move |(index, args)| async move {
+                let call = self.exec_func_async_with_timeout(module, function, &args, timeout);
+                let result = match call.await {
+                    Ok(call) => call.await,
+                    Err(err) => Err(err),
+                };
+                (index, result)
+            })
+            .buffer_unordered(in_flight.max(1))
+    }
+
+    /// How many asynchronous calls are waiting for their result.
+    pub fn pending_async_calls(&self) -> usize {
+        self.inner.results.get().map_or(0, calls::Results::pending)
+    }
+
+    /// The result subscriber, declared on first use.
+    async fn results(&self) -> Result<&calls::Results> {
+        let key = self.inner.keys.exec_func_async_result(&self.inner.name);
+        self.inner
+            .results
+            .get_or_try_init(|| calls::Results::start(&self.inner.session, &key))
+            .await
+    }
+
+    /// What every call does first: checks registration, encodes the
+    /// arguments and asks the relay for an engine.
+    async fn prepare<A>(
+        &self,
+        operation: &'static str,
+        module: &str,
+        function: &str,
+        args: &A,
+        deadline: Deadline,
+    ) -> Result<(String, ExecFunc)>
+    where
+        A: Serialize + ?Sized,
+    {
+        self.ensure_registered(operation)?;
+        let args = codec::encode(args).map_err(|source| Error::Encode { operation, source })?;
+        let engine = self.inquiry_engine(module, deadline).await?;
+        let request = ExecFunc {
+            client: self.inner.name.clone(),
+            exec_id: self.inner.next_exec_id.fetch_add(1, Ordering::Relaxed),
+            module: module.to_owned(),
+            function: function.to_owned(),
+            args,
+        };
+        Ok((engine, request))
     }
 
     /// Asks the relay which engine should run a call of `module`.

@@ -56,9 +56,13 @@ pub mod protocol;
 pub mod transport;
 
 #[cfg(feature = "client")]
-pub use client::{Client, ClientBuilder, DEFAULT_RELAY, DEFAULT_TIMEOUT};
+pub use client::{
+    AsyncCall, Client, ClientBuilder, DEFAULT_IN_FLIGHT, DEFAULT_RELAY, DEFAULT_TIMEOUT,
+};
 #[cfg(feature = "client")]
 pub use error::{Component, Error, Result, ZenohError};
+#[cfg(feature = "client")]
+pub use futures;
 #[cfg(feature = "client")]
 pub use giocci_macros::remote;
 #[cfg(feature = "client")]

@@ -65,6 +65,15 @@ pub mod shapes {
         a / b
     }
 
+    /// Busy work that takes time proportional to `rounds`.
+    pub fn spin(rounds: u64) -> u64 {
+        let mut x = 0u64;
+        for i in 0..rounds {
+            x = std::hint::black_box(x.rotate_left(5) ^ i);
+        }
+        x
+    }
+
     pub fn greet(name: String) -> String {
         format!("hello, {name}")
     }

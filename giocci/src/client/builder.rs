@@ -111,8 +111,22 @@ impl ClientBuilder {
                 keys,
                 timeout: self.timeout,
                 registered: AtomicBool::new(false),
-                next_exec_id: AtomicU64::new(1),
+                next_exec_id: AtomicU64::new(first_exec_id()),
+                results: tokio::sync::OnceCell::new(),
             }),
         })
     }
+}
+
+/// A random first execution id, so that two processes using the same client
+/// name do not hand out the same ids and take each other's results.
+fn first_exec_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        hasher.write_u128(now.as_nanos());
+    }
+    // Leave room below u64::MAX so the counter never wraps in practice.
+    hasher.finish() >> 1
 }

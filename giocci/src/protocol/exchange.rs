@@ -130,6 +130,8 @@ where
                 Error::from_remote(remote, operation, target.component, target.name)
             })
         }
+        // Zenoh reports its own query timeout as an error reply.
+        Err(_) if deadline.expired() => Err(timeout_error()),
         Err(err) => Err(Error::Remote {
             operation,
             component: target.component,

@@ -100,6 +100,18 @@ pub struct ExecResult {
     pub value: Vec<u8>,
 }
 
+/// An engine's answer to an asynchronous call, put on the calling client's
+/// result key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AsyncResult {
+    /// The call this answers.
+    pub exec_id: u64,
+    /// The engine that ran it.
+    pub engine: String,
+    /// The result, or why there is none.
+    pub reply: Reply<ExecResult>,
+}
+
 /// A failure reported by a relay or an engine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum RemoteError {
