@@ -4,10 +4,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use giocci::codec;
+use giocci::protocol::Service;
 use giocci::protocol::{
     AsyncResult, ExecFunc, ExecResult, KeyMap, PushModule, RemoteError, Reply, validate_name,
 };
-use tokio::task::JoinHandle;
+use tokio::task::JoinSet;
 use tracing::{debug, info, instrument, warn};
 use zenoh::qos::CongestionControl;
 
@@ -62,7 +63,7 @@ impl Shared {
     }
 }
 
-pub(crate) async fn spawn_all(shared: &Arc<Shared>) -> Result<Vec<JoinHandle<()>>, EngineError> {
+pub(crate) async fn spawn_all(shared: &Arc<Shared>) -> Result<Vec<Service>, EngineError> {
     let name = &shared.name;
     Ok(vec![
         serve(shared, shared.keys.save_module_relay(name), save_module).await?,
@@ -73,7 +74,7 @@ pub(crate) async fn spawn_all(shared: &Arc<Shared>) -> Result<Vec<JoinHandle<()>
 
 /// Runs every asynchronous request in a task of its own and puts each result
 /// on the calling client's result key.
-async fn subscribe_async(shared: &Arc<Shared>) -> Result<JoinHandle<()>, EngineError> {
+async fn subscribe_async(shared: &Arc<Shared>) -> Result<Service, EngineError> {
     let key = shared.keys.exec_func_async_request(&shared.name);
     let subscriber = shared
         .session
@@ -85,17 +86,30 @@ async fn subscribe_async(shared: &Arc<Shared>) -> Result<JoinHandle<()>, EngineE
             source,
         })?;
     let shared = Arc::clone(shared);
-    Ok(tokio::spawn(async move {
-        while let Ok(sample) = subscriber.recv_async().await {
-            let request = match codec::decode::<ExecFunc>(&sample.payload().to_bytes()) {
-                Ok(request) => request,
-                Err(err) => {
-                    warn!(engine = %shared.name, error = %err, "undecodable asynchronous request dropped");
-                    continue;
+    Ok(Service::spawn(move |mut shutdown| async move {
+        let mut in_flight = JoinSet::new();
+        loop {
+            tokio::select! {
+                sample = subscriber.recv_async() => {
+                    let Ok(sample) = sample else { break };
+                    match codec::decode::<ExecFunc>(&sample.payload().to_bytes()) {
+                        Ok(request) => {
+                            let abandon = shutdown.clone().abandoning();
+                            in_flight.spawn(exec_func_async(Arc::clone(&shared), request, abandon));
+                        }
+                        Err(err) => warn!(
+                            engine = %shared.name,
+                            error = %err,
+                            "undecodable asynchronous request dropped"
+                        ),
+                    }
                 }
-            };
-            tokio::spawn(exec_func_async(Arc::clone(&shared), request));
+                () = shutdown.draining() => break,
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+            }
         }
+        drop(subscriber);
+        while in_flight.join_next().await.is_some() {}
     }))
 }
 
@@ -103,7 +117,7 @@ async fn serve<Q, A, F, Fut>(
     shared: &Arc<Shared>,
     key: String,
     handle: F,
-) -> Result<JoinHandle<()>, EngineError>
+) -> Result<Service, EngineError>
 where
     Q: serde::de::DeserializeOwned + Send + 'static,
     A: serde::Serialize + Send + 'static,
@@ -111,7 +125,8 @@ where
     Fut: Future<Output = Reply<A>> + Send + 'static,
 {
     let state = Arc::clone(shared);
-    giocci::protocol::serve(&shared.session, &key, move |req| {
+    let who = format!("engine '{}'", shared.name);
+    giocci::protocol::serve(&shared.session, &key, &who, move |req| {
         handle(Arc::clone(&state), req)
     })
     .await
@@ -159,7 +174,7 @@ async fn exec_func(shared: Arc<Shared>, req: ExecFunc) -> Reply<ExecResult> {
     skip_all,
     fields(engine = %shared.name, client = %req.client, module = %req.module, function = %req.function, exec_id = req.exec_id)
 )]
-async fn exec_func_async(shared: Arc<Shared>, req: ExecFunc) {
+async fn exec_func_async(shared: Arc<Shared>, req: ExecFunc, abandon: impl Future<Output = ()>) {
     // The client name becomes a key chunk: never publish under a name that
     // could widen the key.
     if let Err(err) = validate_name("client name", &req.client) {
@@ -168,7 +183,12 @@ async fn exec_func_async(shared: Arc<Shared>, req: ExecFunc) {
     }
     let key = shared.keys.exec_func_async_result(&req.client);
     let exec_id = req.exec_id;
-    let reply = run(&shared, req).await;
+    let reply = tokio::select! {
+        reply = run(&shared, req) => reply,
+        () = abandon => Err(RemoteError::Failed {
+            detail: format!("engine '{}' is shutting down", shared.name),
+        }),
+    };
     let result = AsyncResult {
         exec_id,
         engine: shared.name.clone(),

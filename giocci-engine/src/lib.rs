@@ -21,11 +21,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
+use giocci::protocol::Service;
 use giocci::protocol::{
     Deadline, KeyMap, NameError, RegisterEngine, Target, request, validate_name,
 };
 use giocci::{Component, ZenohError};
-use tokio::task::JoinHandle;
 use tracing::info;
 
 pub use runtime::{Compiled, DEFAULT_MEMORY_LIMIT, Runtime};
@@ -39,6 +39,10 @@ pub const DEFAULT_NAME: &str = "giocci-engine";
 /// seconds.
 pub const DEFAULT_REGISTER_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long an engine waits between registration attempts while its relay
+/// does not answer.
+const REGISTER_RETRY: Duration = Duration::from_millis(250);
+
 /// An engine's settings.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -48,8 +52,19 @@ pub struct EngineConfig {
     pub relay: String,
     /// The prefix of every key, shared with its relay and clients.
     pub key_prefix: Option<String>,
-    /// How long to wait for the relay to answer the registration.
+    /// How long to keep trying to register with the relay, which may start
+    /// after the engine.
     pub register_timeout: Duration,
+}
+
+impl EngineConfig {
+    /// Checks the names and the key prefix, which become parts of Zenoh keys.
+    pub fn validate(&self) -> Result<(), EngineError> {
+        validate_name("engine name", &self.name)?;
+        validate_name("relay name", &self.relay)?;
+        KeyMap::new(self.key_prefix.as_deref())?;
+        Ok(())
+    }
 }
 
 impl Default for EngineConfig {
@@ -91,11 +106,14 @@ pub enum EngineError {
     },
 }
 
+/// How long [`Engine::stop`] lets calls in flight finish: 5 seconds.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+
 /// A running engine. Dropping it does not stop it; call [`Engine::stop`].
 #[derive(Debug)]
 pub struct Engine {
     shared: Arc<Shared>,
-    tasks: Vec<JoinHandle<()>>,
+    services: Vec<Service>,
 }
 
 impl Engine {
@@ -105,12 +123,11 @@ impl Engine {
         session: zenoh::Session,
         config: EngineConfig,
     ) -> Result<Engine, EngineError> {
-        validate_name("engine name", &config.name)?;
-        validate_name("relay name", &config.relay)?;
+        config.validate()?;
         let keys = KeyMap::new(config.key_prefix.as_deref())?;
         let shared = Arc::new(Shared::new(session, keys, config, Runtime::new()));
-        let tasks = handlers::spawn_all(&shared).await?;
-        let engine = Engine { shared, tasks };
+        let services = handlers::spawn_all(&shared).await?;
+        let engine = Engine { shared, services };
 
         let shared = &engine.shared;
         let message = RegisterEngine {
@@ -122,15 +139,27 @@ impl Engine {
             name: &shared.config.relay,
         };
         let deadline = Deadline::after(shared.config.register_timeout);
-        let registered: Result<(), _> = request(
-            &shared.session,
-            "register_engine",
-            target,
-            &key,
-            &message,
-            deadline,
-        )
-        .await;
+        let registered = loop {
+            let attempt: Result<(), _> = request(
+                &shared.session,
+                "register_engine",
+                target,
+                &key,
+                &message,
+                deadline,
+            )
+            .await;
+            // The relay may start after the engine, or the session may still
+            // be connecting: keep asking until the timeout.
+            match attempt {
+                Err(giocci::Error::ConnectionFailed { .. })
+                    if deadline.remaining() > REGISTER_RETRY =>
+                {
+                    tokio::time::sleep(REGISTER_RETRY).await;
+                }
+                other => break other,
+            }
+        };
         if let Err(source) = registered {
             let name = shared.name.clone();
             engine.stop().await;
@@ -148,12 +177,21 @@ impl Engine {
         &self.shared.name
     }
 
-    /// Stops answering. Calls being run are dropped unanswered.
+    /// Stops taking calls and lets those in flight finish for up to
+    /// [`DEFAULT_GRACE`]; any still running then get an error reply.
     pub async fn stop(self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-        join_all(self.tasks).await;
+        self.stop_within(DEFAULT_GRACE).await;
+    }
+
+    /// [`stop`](Engine::stop) with its own grace period.
+    pub async fn stop_within(self, grace: Duration) {
+        info!(engine = %self.shared.name, "engine stopping");
+        join_all(
+            self.services
+                .into_iter()
+                .map(|service| service.shutdown(grace)),
+        )
+        .await;
         info!(engine = %self.shared.name, "engine stopped");
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::Parser;
 use giocci::transport::{DEFAULT_ENDPOINT, Mode};
 use giocci_engine::{Engine, EngineConfig};
-use giocci_relay::cli::{ZenohArgs, init_logging, shutdown_signal};
+use giocci_relay::cli::{EXIT_TIMEOUT, ZenohArgs, close, init_logging, shutdown_signal};
 
 #[derive(Debug, Parser)]
 #[command(version, about = "The giocci engine")]
@@ -28,32 +28,50 @@ struct Args {
     #[arg(long, default_value_t = 10_000)]
     register_timeout_ms: u64,
 
+    /// On SIGINT or SIGTERM, how long requests in flight may take to
+    /// finish before they are answered with an error, in milliseconds.
+    #[arg(long, default_value_t = 5_000)]
+    shutdown_grace_ms: u64,
+
     #[command(flatten)]
     zenoh: ZenohArgs,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     init_logging();
     let args = Args::parse();
-    match run(args).await {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("giocci-engine: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(run(args));
+    // A call that ignored the grace period may still be running on a
+    // blocking thread; do not wait for it.
+    runtime.shutdown_timeout(EXIT_TIMEOUT);
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("giocci-engine: {err:#}");
+            eprintln!("giocci-engine: {err}");
             ExitCode::FAILURE
         }
     }
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let options = args.zenoh.options(Mode::Client, &[], &[DEFAULT_ENDPOINT]);
-    let session = options.open().await?;
+    let register_timeout = Duration::from_millis(args.register_timeout_ms);
     let config = EngineConfig {
         name: args.name,
         relay: args.relay,
         key_prefix: args.zenoh.key_prefix.clone(),
-        register_timeout: Duration::from_millis(args.register_timeout_ms),
+        register_timeout,
     };
+    config.validate()?;
+
+    let options = args.zenoh.options(Mode::Client, &[], &[DEFAULT_ENDPOINT]);
+    let session = open_when_reachable(&options, register_timeout).await?;
     let engine = Engine::start(session.clone(), config.clone()).await?;
     println!(
         "giocci-engine ready: engine={} relay={}",
@@ -62,10 +80,31 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
 
     shutdown_signal().await;
-    engine.stop().await;
-    session
-        .close()
-        .await
-        .map_err(|err| anyhow::anyhow!("closing the session: {err}"))?;
+    engine
+        .stop_within(Duration::from_millis(args.shutdown_grace_ms))
+        .await;
+    close(session).await;
     Ok(())
+}
+
+/// Opens the session, retrying while its router (usually the relay) is not
+/// reachable yet, for up to `limit`.
+async fn open_when_reachable(
+    options: &giocci::transport::ZenohOptions,
+    limit: Duration,
+) -> anyhow::Result<zenoh::Session> {
+    let started = std::time::Instant::now();
+    loop {
+        match options.open().await {
+            Ok(session) => return Ok(session),
+            Err(err) if started.elapsed() >= limit => {
+                anyhow::bail!(
+                    "cannot reach {} within {} ms; the relay may not be running ({err})",
+                    options.connect.join(", "),
+                    limit.as_millis()
+                )
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
 }

@@ -42,9 +42,10 @@ impl ZenohArgs {
                 given.to_vec()
             }
         };
+        let mode = self.mode.or(if from_file { None } else { Some(mode) });
         ZenohOptions {
             config_file: self.zenoh_config.clone(),
-            mode: self.mode.or(if from_file { None } else { Some(mode) }),
+            mode,
             listen: or_default(&self.listen, listen),
             connect: or_default(&self.connect, connect),
         }
@@ -82,5 +83,21 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = interrupt.await;
+    }
+}
+
+/// How long a binary waits, once stopped, for tasks that are still running:
+/// 1 second.
+pub const EXIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long a binary waits for its Zenoh session to close: 5 seconds.
+pub const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Closes `session`, giving up after [`CLOSE_TIMEOUT`].
+pub async fn close(session: zenoh::Session) {
+    match tokio::time::timeout(CLOSE_TIMEOUT, session.close()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => tracing::warn!(error = %err, "closing the Zenoh session failed"),
+        Err(_) => tracing::warn!("the Zenoh session did not close within {CLOSE_TIMEOUT:?}"),
     }
 }

@@ -6,17 +6,16 @@ use std::time::Duration;
 use futures::future::join_all;
 use giocci::protocol::{
     Deadline, InquiryEngine, PushModule, RegisterClient, RegisterEngine, RemoteError, Reply,
-    SaveModule, Target, request, validate_name,
+    SaveModule, Service, Target, request, validate_name,
 };
 use giocci::{Component, Error};
-use tokio::task::JoinHandle;
 use tracing::{debug, info, instrument, warn};
 
 use crate::RelayError;
 use crate::state::Shared;
 
 /// Declares every queryable and spawns the loop that answers it.
-pub(crate) async fn spawn_all(shared: &Arc<Shared>) -> Result<Vec<JoinHandle<()>>, RelayError> {
+pub(crate) async fn spawn_all(shared: &Arc<Shared>) -> Result<Vec<Service>, RelayError> {
     let keys = &shared.keys;
     let relay = &shared.name;
     Ok(vec![
@@ -31,7 +30,7 @@ async fn serve<Q, A, F, Fut>(
     shared: &Arc<Shared>,
     key: String,
     handle: F,
-) -> Result<JoinHandle<()>, RelayError>
+) -> Result<Service, RelayError>
 where
     Q: serde::de::DeserializeOwned + Send + 'static,
     A: serde::Serialize + Send + 'static,
@@ -39,7 +38,8 @@ where
     Fut: Future<Output = Reply<A>> + Send + 'static,
 {
     let state = Arc::clone(shared);
-    giocci::protocol::serve(&shared.session, &key, move |req| {
+    let who = format!("relay '{}'", shared.name);
+    giocci::protocol::serve(&shared.session, &key, &who, move |req| {
         handle(Arc::clone(&state), req)
     })
     .await

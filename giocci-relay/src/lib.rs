@@ -20,8 +20,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
+use giocci::protocol::Service;
 use giocci::protocol::{KeyMap, NameError, validate_name};
-use tokio::task::JoinHandle;
 use tracing::info;
 
 use state::Shared;
@@ -43,6 +43,15 @@ pub struct RelayConfig {
     /// How long to wait for an engine to take a module pushed at its
     /// registration.
     pub push_timeout: Duration,
+}
+
+impl RelayConfig {
+    /// Checks the name and the key prefix, which become parts of Zenoh keys.
+    pub fn validate(&self) -> Result<(), RelayError> {
+        validate_name("relay name", &self.name)?;
+        KeyMap::new(self.key_prefix.as_deref())?;
+        Ok(())
+    }
 }
 
 impl Default for RelayConfig {
@@ -74,22 +83,25 @@ pub enum RelayError {
     },
 }
 
+/// How long [`Relay::stop`] lets requests in flight finish: 5 seconds.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+
 /// A running relay. Dropping it does not stop it; call [`Relay::stop`].
 #[derive(Debug)]
 pub struct Relay {
     shared: Arc<Shared>,
-    tasks: Vec<JoinHandle<()>>,
+    services: Vec<Service>,
 }
 
 impl Relay {
     /// Declares the relay's queryables on `session` and starts answering.
     pub async fn start(session: zenoh::Session, config: RelayConfig) -> Result<Relay, RelayError> {
-        validate_name("relay name", &config.name)?;
+        config.validate()?;
         let keys = KeyMap::new(config.key_prefix.as_deref())?;
         let shared = Arc::new(Shared::new(session, keys, config));
-        let tasks = handlers::spawn_all(&shared).await?;
+        let services = handlers::spawn_all(&shared).await?;
         info!(relay = %shared.name, prefix = ?shared.keys.prefix(), "relay started");
-        Ok(Relay { shared, tasks })
+        Ok(Relay { shared, services })
     }
 
     /// The relay's name.
@@ -102,12 +114,21 @@ impl Relay {
         self.shared.engines()
     }
 
-    /// Stops answering. Requests being handled are dropped unanswered.
+    /// Stops taking requests and lets those in flight finish for up to
+    /// [`DEFAULT_GRACE`]; any still unfinished then get an error reply.
     pub async fn stop(self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-        join_all(self.tasks).await;
+        self.stop_within(DEFAULT_GRACE).await;
+    }
+
+    /// [`stop`](Relay::stop) with its own grace period.
+    pub async fn stop_within(self, grace: Duration) {
+        info!(relay = %self.shared.name, "relay stopping");
+        join_all(
+            self.services
+                .into_iter()
+                .map(|service| service.shutdown(grace)),
+        )
+        .await;
         info!(relay = %self.shared.name, "relay stopped");
     }
 }

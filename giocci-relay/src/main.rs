@@ -5,10 +5,11 @@
 //! engines and clients on this machine connect to it directly.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use giocci::transport::{DEFAULT_ENDPOINT, Mode};
-use giocci_relay::cli::{ZenohArgs, init_logging, shutdown_signal};
+use giocci_relay::cli::{EXIT_TIMEOUT, ZenohArgs, close, init_logging, shutdown_signal};
 use giocci_relay::{DEFAULT_PUSH_TIMEOUT, Relay, RelayConfig};
 
 #[derive(Debug, Parser)]
@@ -18,31 +19,48 @@ struct Args {
     #[arg(long, default_value = giocci_relay::DEFAULT_NAME)]
     name: String,
 
+    /// On SIGINT or SIGTERM, how long requests in flight may take to
+    /// finish before they are answered with an error, in milliseconds.
+    #[arg(long, default_value_t = 5_000)]
+    shutdown_grace_ms: u64,
+
     #[command(flatten)]
     zenoh: ZenohArgs,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     init_logging();
     let args = Args::parse();
-    match run(args).await {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("giocci-relay: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(run(args));
+    // A call that ignored the grace period may still be running on a
+    // blocking thread; do not wait for it.
+    runtime.shutdown_timeout(EXIT_TIMEOUT);
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("giocci-relay: {err:#}");
+            eprintln!("giocci-relay: {err}");
             ExitCode::FAILURE
         }
     }
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let options = args.zenoh.options(Mode::Router, &[DEFAULT_ENDPOINT], &[]);
-    let session = options.open().await?;
     let config = RelayConfig {
         name: args.name,
         key_prefix: args.zenoh.key_prefix.clone(),
         push_timeout: DEFAULT_PUSH_TIMEOUT,
     };
+    config.validate()?;
+
+    let options = args.zenoh.options(Mode::Router, &[DEFAULT_ENDPOINT], &[]);
+    let session = options.open().await?;
     let relay = Relay::start(session.clone(), config).await?;
     println!(
         "giocci-relay ready: relay={} listen={}",
@@ -51,10 +69,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
 
     shutdown_signal().await;
-    relay.stop().await;
-    session
-        .close()
-        .await
-        .map_err(|err| anyhow::anyhow!("closing the session: {err}"))?;
+    relay
+        .stop_within(Duration::from_millis(args.shutdown_grace_ms))
+        .await;
+    close(session).await;
     Ok(())
 }

@@ -55,6 +55,21 @@ pub enum Error {
         source: ZenohError,
     },
 
+    /// The client's Zenoh session could not reach any of its endpoints.
+    #[error(
+        "open: cannot reach {endpoints} to talk to relay '{relay}'; the relay (or the Zenoh \
+         router in front of it) may not be running"
+    )]
+    Unreachable {
+        /// The relay the client was built for.
+        relay: String,
+        /// The endpoints it tried.
+        endpoints: String,
+        /// Zenoh's error.
+        #[source]
+        source: ZenohError,
+    },
+
     /// Nothing answered: no relay or engine of that name is reachable.
     #[error("{operation}: no answer from {component} '{name}'; it may not be running")]
     ConnectionFailed {
@@ -67,7 +82,10 @@ pub enum Error {
     },
 
     /// The relay or engine did not answer within the call's timeout.
-    #[error("{operation}: {component} '{name}' did not answer within {millis} ms")]
+    #[error(
+        "{operation}: {component} '{name}' did not answer within {millis} ms; it may be busy \
+         or not running"
+    )]
     Timeout {
         /// The operation.
         operation: &'static str,

@@ -70,6 +70,76 @@ impl Service {
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+
+    /// Sends SIGTERM to the process (by its PID).
+    pub fn terminate(&mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits up to `limit` for the process to exit; `None` if it did not.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        wait_with_limit(&mut self.child, limit)
+    }
+}
+
+fn wait_with_limit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let started = std::time::Instant::now();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if started.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Which binary to run.
+#[derive(Debug, Clone, Copy)]
+pub enum Binary {
+    Relay,
+    Engine,
+}
+
+/// Runs a binary that is expected to exit by itself within `limit`, and
+/// returns its exit status and what it wrote to stderr.
+pub fn run_to_exit(
+    binary: Binary,
+    args: &[&str],
+    limit: Duration,
+) -> (std::process::ExitStatus, String) {
+    let (relay, engine) = binaries();
+    let path = match binary {
+        Binary::Relay => relay,
+        Binary::Engine => engine,
+    };
+    let mut child = Command::new(path)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn binary");
+    let stderr = child.stderr.take().expect("child stderr");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut text);
+        text
+    });
+    let status = match wait_with_limit(&mut child, limit) {
+        Some(status) => status,
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{binary:?} did not exit within {limit:?}");
+        }
+    };
+    (status, reader.join().unwrap_or_default())
 }
 
 impl Drop for Service {

@@ -14,6 +14,10 @@ use crate::transport::{DEFAULT_ENDPOINT, Mode, ZenohOptions};
 /// connected to a relay on this machine ([`DEFAULT_ENDPOINT`]), talks to the
 /// relay named [`DEFAULT_RELAY`], uses no key prefix and gives each call
 /// [`DEFAULT_TIMEOUT`].
+///
+/// In client mode (the default) the session needs a router, usually the
+/// relay itself, when it opens: if none of the endpoints answers, opening
+/// fails with [`Error::Unreachable`](crate::Error::Unreachable).
 #[derive(Debug)]
 pub struct ClientBuilder {
     name: String,
@@ -100,7 +104,17 @@ impl ClientBuilder {
                 if self.zenoh.connect.is_empty() && self.zenoh.config_file.is_none() {
                     self.zenoh.connect.push(DEFAULT_ENDPOINT.to_owned());
                 }
-                self.zenoh.open().await?
+                let config = self.zenoh.to_config()?;
+                zenoh::open(config)
+                    .await
+                    .map_err(|source| Error::Unreachable {
+                        relay: self.relay.clone(),
+                        endpoints: match self.zenoh.connect.is_empty() {
+                            true => "the configured endpoints".to_owned(),
+                            false => self.zenoh.connect.join(", "),
+                        },
+                        source,
+                    })?
             }
         };
         Ok(Client {

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::task::JoinHandle;
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
 use tracing::{trace, warn};
 use zenoh::query::{ConsolidationMode, Query};
 
@@ -151,12 +152,33 @@ where
     F: FnOnce(Q) -> Fut,
     Fut: Future<Output = Reply<A>>,
 {
+    answer_unless(query, handle, std::future::pending(), String::new()).await;
+}
+
+/// [`answer`], but if `abandon` completes first, replies with a
+/// [`RemoteError::Failed`] carrying `why` instead of waiting for `handle`.
+async fn answer_unless<Q, A, F, Fut>(
+    query: Query,
+    handle: F,
+    abandon: impl Future<Output = ()>,
+    why: String,
+) where
+    Q: DeserializeOwned,
+    A: Serialize,
+    F: FnOnce(Q) -> Fut,
+    Fut: Future<Output = Reply<A>>,
+{
     let decoded = match query.payload() {
         Some(payload) => codec::decode::<Q>(&payload.to_bytes()),
         None => codec::decode::<Q>(&[]),
     };
     let reply = match decoded {
-        Ok(request) => handle(request).await,
+        Ok(request) => {
+            tokio::select! {
+                reply = handle(request) => reply,
+                () = abandon => Err(RemoteError::Failed { detail: why }),
+            }
+        }
         Err(err) => {
             warn!(key = %query.key_expr(), error = %err, "undecodable request");
             Err(RemoteError::DecodeFailed {
@@ -175,15 +197,86 @@ where
     }
 }
 
-/// Declares a queryable on `key` and spawns the task that answers it: each
-/// query is [answered](answer) by `handle` in a task of its own, so a slow
-/// request never holds up the next one. Aborting the returned task stops
-/// answering and undeclares the queryable.
+/// Where a service stands in its shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    Running,
+    /// Takes no new work; work in flight may finish.
+    Draining,
+    /// Work still in flight is answered with an error now.
+    Abandoning,
+}
+
+/// Tells a service's tasks how far its shutdown has gone.
+#[derive(Debug, Clone)]
+pub struct Shutdown {
+    phase: watch::Receiver<Phase>,
+}
+
+impl Shutdown {
+    /// Completes when the service stops taking new work.
+    pub async fn draining(&mut self) {
+        let _ = self.phase.wait_for(|phase| *phase >= Phase::Draining).await;
+    }
+
+    /// Completes when work still in flight must be answered with an error.
+    pub async fn abandoning(mut self) {
+        let _ = self
+            .phase
+            .wait_for(|phase| *phase >= Phase::Abandoning)
+            .await;
+    }
+}
+
+/// A running loop of a relay or an engine, with its graceful shutdown.
+#[derive(Debug)]
+pub struct Service {
+    phase: watch::Sender<Phase>,
+    task: JoinHandle<()>,
+}
+
+impl Service {
+    /// Runs `run` with the [`Shutdown`] it must watch. `run` returns once
+    /// draining has started and its work in flight has ended.
+    pub fn spawn<F, Fut>(run: F) -> Service
+    where
+        F: FnOnce(Shutdown) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let (phase, receiver) = watch::channel(Phase::Running);
+        let task = tokio::spawn(run(Shutdown { phase: receiver }));
+        Service { phase, task }
+    }
+
+    /// Stops taking work, gives the work in flight `grace` to finish, then
+    /// has what is left answered with an error and waits at most one more
+    /// second before abandoning it unanswered.
+    pub async fn shutdown(mut self, grace: Duration) {
+        let _ = self.phase.send(Phase::Draining);
+        if tokio::time::timeout(grace, &mut self.task).await.is_ok() {
+            return;
+        }
+        let _ = self.phase.send(Phase::Abandoning);
+        if tokio::time::timeout(Duration::from_secs(1), &mut self.task)
+            .await
+            .is_err()
+        {
+            self.task.abort();
+        }
+    }
+}
+
+/// Declares a queryable on `key` and answers it until shut down: each query
+/// is [answered](answer) by `handle` in a task of its own, so a slow request
+/// never holds up the next one. On shutdown the queryable is undeclared
+/// first; queries still being handled when the grace period ends are
+/// answered with a [`RemoteError::Failed`] that says `who` is shutting down.
 pub async fn serve<Q, A, F, Fut>(
     session: &zenoh::Session,
     key: &str,
+    who: &str,
     handle: F,
-) -> std::result::Result<JoinHandle<()>, crate::ZenohError>
+) -> std::result::Result<Service, crate::ZenohError>
 where
     Q: DeserializeOwned + Send + 'static,
     A: Serialize + Send + 'static,
@@ -192,10 +285,24 @@ where
 {
     let queryable = session.declare_queryable(key).await?;
     let handle = Arc::new(handle);
-    Ok(tokio::spawn(async move {
-        while let Ok(query) = queryable.recv_async().await {
-            let handle = Arc::clone(&handle);
-            tokio::spawn(answer(query, move |request| handle(request)));
+    let why = format!("{who} is shutting down");
+    Ok(Service::spawn(move |mut shutdown| async move {
+        let mut in_flight = JoinSet::new();
+        loop {
+            tokio::select! {
+                query = queryable.recv_async() => match query {
+                    Ok(query) => {
+                        let handle = Arc::clone(&handle);
+                        let abandon = shutdown.clone().abandoning();
+                        in_flight.spawn(answer_unless(query, move |req| handle(req), abandon, why.clone()));
+                    }
+                    Err(_) => break,
+                },
+                () = shutdown.draining() => break,
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+            }
         }
+        drop(queryable);
+        while in_flight.join_next().await.is_some() {}
     }))
 }
