@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
-use tracing::{trace, warn};
+use tracing::{debug, trace, warn};
 use zenoh::query::{ConsolidationMode, Query};
 
 use super::{RemoteError, Reply};
@@ -186,6 +186,9 @@ async fn answer_unless<Q, A, F, Fut>(
             })
         }
     };
+    if let Err(err) = &reply {
+        debug!(key = %query.key_expr(), error = %err, "request refused");
+    }
     let bytes = codec::encode(&reply).unwrap_or_else(|err| {
         let failed: Reply<()> = Err(RemoteError::Failed {
             detail: err.to_string(),
