@@ -144,7 +144,8 @@ async fn a_result_that_never_comes_times_out_and_leaves_nothing_pending() {
     assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
-        "exec_func_async: engine 'giocci-engine' did not answer within 800 ms"
+        "exec_func_async: engine 'giocci-engine' did not answer within 800 ms; it may be busy \
+         or not running"
     );
     assert!(waited >= call_timeout, "gave up early, after {waited:?}");
     assert!(
