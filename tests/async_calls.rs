@@ -10,22 +10,10 @@ use giocci_engine::embedded::Embedded;
 use tokio::time::timeout;
 
 mod common;
-use common::shapes;
-
-const LIMIT: Duration = Duration::from_secs(60);
+use common::{LIMIT, open_ready, shapes};
 
 async fn ready(stack: &Embedded, name: &str, call_timeout: Duration) -> giocci::Client {
-    let client = stack.client(name).timeout(call_timeout).open();
-    let client = timeout(LIMIT, client).await.unwrap().unwrap();
-    timeout(LIMIT, client.register_client())
-        .await
-        .unwrap()
-        .unwrap();
-    timeout(LIMIT, client.save_module(&shapes::module()))
-        .await
-        .unwrap()
-        .unwrap();
-    client
+    open_ready(stack.client(name).timeout(call_timeout)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,10 +8,7 @@ use giocci_engine::embedded::Embedded;
 use tokio::time::timeout;
 
 mod common;
-use common::shapes;
-
-/// Every await in these tests ends within this bound.
-const LIMIT: Duration = Duration::from_secs(30);
+use common::{LIMIT, open_ready, shapes};
 
 async fn stack() -> Embedded {
     timeout(LIMIT, Embedded::start())
@@ -21,19 +18,7 @@ async fn stack() -> Embedded {
 }
 
 async fn ready_client(stack: &Embedded, name: &str) -> giocci::Client {
-    let client = timeout(LIMIT, stack.client(name).open())
-        .await
-        .unwrap()
-        .unwrap();
-    timeout(LIMIT, client.register_client())
-        .await
-        .unwrap()
-        .unwrap();
-    timeout(LIMIT, client.save_module(&shapes::module()))
-        .await
-        .unwrap()
-        .unwrap();
-    client
+    open_ready(stack.client(name)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

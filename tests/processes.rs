@@ -11,9 +11,7 @@ use tokio::time::timeout;
 
 mod common;
 use common::processes::{Binary, run_to_exit, start_engine, start_relay};
-use common::shapes;
-
-const LIMIT: Duration = Duration::from_secs(60);
+use common::{LIMIT, open_registered, shapes};
 
 /// About a second and a half of work for the engine on this machine.
 const SLOW_ROUNDS: u64 = 2_500_000_000;
@@ -26,15 +24,7 @@ fn builder(name: &str, relay: &str, endpoint: &str) -> giocci::ClientBuilder {
 }
 
 async fn client(name: &str, relay: &str, endpoint: &str) -> giocci::Client {
-    let client = timeout(LIMIT, builder(name, relay, endpoint).open())
-        .await
-        .unwrap()
-        .unwrap();
-    timeout(LIMIT, client.register_client())
-        .await
-        .unwrap()
-        .unwrap();
-    client
+    open_registered(builder(name, relay, endpoint)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,10 +4,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use giocci::codec;
-use giocci::protocol::Service;
 use giocci::protocol::{
     AsyncResult, ExecFunc, ExecResult, KeyMap, PushModule, RemoteError, Reply, validate_name,
 };
+use giocci::protocol::{Service, serve_with};
 use tokio::task::JoinSet;
 use tracing::{debug, info, instrument, warn};
 use zenoh::qos::CongestionControl;
@@ -124,17 +124,14 @@ where
     F: Fn(Arc<Shared>, Q) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Reply<A>> + Send + 'static,
 {
-    let state = Arc::clone(shared);
     let who = format!("engine '{}'", shared.name);
-    giocci::protocol::serve(&shared.session, &key, &who, move |req| {
-        handle(Arc::clone(&state), req)
-    })
-    .await
-    .map_err(|source| EngineError::Declare {
-        engine: shared.name.clone(),
-        key,
-        source,
-    })
+    serve_with(&shared.session, &key, &who, shared, handle)
+        .await
+        .map_err(|source| EngineError::Declare {
+            engine: shared.name.clone(),
+            key,
+            source,
+        })
 }
 
 #[instrument(skip_all, fields(engine = %shared.name, client = %req.client, module = %req.module.name))]

@@ -101,3 +101,30 @@ pub async fn close(session: zenoh::Session) {
         Err(_) => tracing::warn!("the Zenoh session did not close within {CLOSE_TIMEOUT:?}"),
     }
 }
+
+/// Runs a binary's main future on a new runtime and turns its outcome into
+/// the exit code, printing any error as `binary: error`.
+pub fn run_service<F, E>(binary: &str, main: F) -> std::process::ExitCode
+where
+    F: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("{binary}: cannot start the async runtime: {err}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(main);
+    // A call that ignored the grace period may still be running on a
+    // blocking thread; do not wait for it.
+    runtime.shutdown_timeout(EXIT_TIMEOUT);
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("{binary}: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use giocci::protocol::{
     Deadline, InquiryEngine, PushModule, RegisterClient, RegisterEngine, RemoteError, Reply,
-    SaveModule, Service, Target, request, validate_name,
+    SaveModule, Service, Target, request, serve_with, validate_name,
 };
 use giocci::{Component, Error};
 use tracing::{debug, info, instrument, warn};
@@ -37,17 +37,14 @@ where
     F: Fn(Arc<Shared>, Q) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Reply<A>> + Send + 'static,
 {
-    let state = Arc::clone(shared);
     let who = format!("relay '{}'", shared.name);
-    giocci::protocol::serve(&shared.session, &key, &who, move |req| {
-        handle(Arc::clone(&state), req)
-    })
-    .await
-    .map_err(|source| RelayError::Declare {
-        relay: shared.name.clone(),
-        key,
-        source,
-    })
+    serve_with(&shared.session, &key, &who, shared, handle)
+        .await
+        .map_err(|source| RelayError::Declare {
+            relay: shared.name.clone(),
+            key,
+            source,
+        })
 }
 
 fn refuse_name(kind: &'static str, name: &str) -> Reply<()> {

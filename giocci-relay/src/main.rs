@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use giocci::transport::{DEFAULT_ENDPOINT, Mode};
-use giocci_relay::cli::{EXIT_TIMEOUT, ZenohArgs, close, init_logging, shutdown_signal};
+use giocci_relay::cli::{ZenohArgs, close, init_logging, run_service, shutdown_signal};
 use giocci_relay::{DEFAULT_PUSH_TIMEOUT, Relay, RelayConfig};
 
 #[derive(Debug, Parser)]
@@ -30,25 +30,7 @@ struct Args {
 
 fn main() -> ExitCode {
     init_logging();
-    let args = Args::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("giocci-relay: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let outcome = runtime.block_on(run(args));
-    // A call that ignored the grace period may still be running on a
-    // blocking thread; do not wait for it.
-    runtime.shutdown_timeout(EXIT_TIMEOUT);
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("giocci-relay: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    run_service("giocci-relay", run(Args::parse()))
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {

@@ -22,7 +22,7 @@ mod keys;
 mod messages;
 mod names;
 
-pub use exchange::{Deadline, Service, Shutdown, Target, answer, request, serve};
+pub use exchange::{Deadline, Service, Shutdown, Target, answer, request, serve, serve_with};
 pub use keys::KeyMap;
 pub use messages::{
     AsyncResult, ExecFunc, ExecResult, InquiryEngine, ModuleBlob, PushModule, RegisterClient,

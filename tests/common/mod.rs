@@ -4,6 +4,34 @@
 
 pub mod processes;
 
+use std::time::Duration;
+
+use tokio::time::timeout;
+
+/// Every await in the tests ends within this bound.
+pub const LIMIT: Duration = Duration::from_secs(60);
+
+/// Opens a client from `builder` and registers it.
+pub async fn open_registered(builder: giocci::ClientBuilder) -> giocci::Client {
+    let client = timeout(LIMIT, builder.open())
+        .await
+        .expect("open timed out")
+        .expect("open");
+    timeout(LIMIT, client.register_client())
+        .await
+        .expect("register timed out")
+        .expect("register");
+    client
+}
+
+/// Opens a client from `builder`, registers it and saves [`shapes`].
+pub async fn open_ready(builder: giocci::ClientBuilder) -> giocci::Client {
+    let client = open_registered(builder).await;
+    let saved = timeout(LIMIT, client.save_module(&shapes::module())).await;
+    saved.expect("save timed out").expect("save");
+    client
+}
+
 #[giocci::remote]
 pub mod shapes {
     use serde::{Deserialize, Serialize};

@@ -309,3 +309,26 @@ where
         while in_flight.join_next().await.is_some() {}
     }))
 }
+
+/// [`serve`] for a handler that takes shared state: each query is handled
+/// by `handle(state, request)`.
+pub async fn serve_with<S, Q, A, F, Fut>(
+    session: &zenoh::Session,
+    key: &str,
+    who: &str,
+    state: &Arc<S>,
+    handle: F,
+) -> std::result::Result<Service, crate::ZenohError>
+where
+    S: Send + Sync + 'static,
+    Q: DeserializeOwned + Send + 'static,
+    A: Serialize + Send + 'static,
+    F: Fn(Arc<S>, Q) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Reply<A>> + Send + 'static,
+{
+    let state = Arc::clone(state);
+    serve(session, key, who, move |request| {
+        handle(Arc::clone(&state), request)
+    })
+    .await
+}
