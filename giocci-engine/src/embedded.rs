@@ -16,7 +16,7 @@
 use giocci::transport::{Mode, ZenohOptions, free_loopback_endpoint};
 use giocci_relay::{Relay, RelayConfig, RelayError};
 
-use crate::{Engine, EngineConfig, EngineError};
+use crate::{Engine, EngineConfig, EngineError, Limits};
 
 /// How many times [`EmbeddedBuilder::start`] picks a new port when the one it
 /// picked was taken in the meantime.
@@ -46,6 +46,7 @@ pub struct EmbeddedBuilder {
     relay: Option<String>,
     engine: Option<String>,
     without_engine: bool,
+    limits: Limits,
 }
 
 impl EmbeddedBuilder {
@@ -64,6 +65,13 @@ impl EmbeddedBuilder {
     /// Names the engine (default [`DEFAULT_NAME`](crate::DEFAULT_NAME)).
     pub fn engine_name(mut self, name: impl Into<String>) -> Self {
         self.engine = Some(name.into());
+        self
+    }
+
+    /// The limits of the engines this stack starts (default
+    /// [`Limits::default`]).
+    pub fn engine_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -92,6 +100,7 @@ impl EmbeddedBuilder {
             key_prefix: self.key_prefix,
             relay,
             engines: Vec::new(),
+            limits: self.limits,
         };
         if !self.without_engine {
             let name = self
@@ -129,6 +138,7 @@ pub struct Embedded {
     key_prefix: Option<String>,
     relay: Relay,
     engines: Vec<Engine>,
+    limits: Limits,
 }
 
 impl Embedded {
@@ -169,12 +179,14 @@ impl Embedded {
         }
     }
 
-    /// Starts one more engine in this process, registered with the relay.
+    /// Starts one more engine in this process, registered with the relay,
+    /// with the stack's engine limits.
     pub async fn start_engine(&mut self, name: &str) -> Result<(), EmbeddedError> {
         let config = EngineConfig {
             name: name.to_owned(),
             relay: self.relay.name().to_owned(),
             key_prefix: self.key_prefix.clone(),
+            limits: self.limits.clone(),
             ..EngineConfig::default()
         };
         self.engines

@@ -2,12 +2,15 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use giocci::codec;
 use giocci::protocol::{
-    AsyncResult, ExecFunc, ExecResult, KeyMap, PushModule, RemoteError, Reply, validate_name,
+    AsyncResult, ExecFunc, ExecResult, KeyMap, ModuleUpdate, PushModule, RemoteError, Reply,
+    validate_name,
 };
 use giocci::protocol::{Service, serve_with};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{debug, info, instrument, warn};
 use zenoh::qos::CongestionControl;
@@ -25,6 +28,10 @@ pub(crate) struct Shared {
     runtime: Runtime,
     /// Each client's modules by name.
     modules: Mutex<HashMap<(String, String), Arc<Compiled>>>,
+    /// One permit per call the engine accepts, running or waiting.
+    admitted: Arc<Semaphore>,
+    /// One permit per call that may run at once.
+    running: Arc<Semaphore>,
 }
 
 impl Shared {
@@ -39,6 +46,10 @@ impl Shared {
             keys,
             session,
             config,
+            admitted: Arc::new(Semaphore::new(
+                runtime.limits().max_running.max(1) + runtime.limits().max_queued,
+            )),
+            running: Arc::new(Semaphore::new(runtime.limits().max_running.max(1))),
             runtime,
             modules: Mutex::default(),
         }
@@ -52,6 +63,14 @@ impl Shared {
         modules
             .get(&(client.to_owned(), module.to_owned()))
             .cloned()
+    }
+
+    fn remove_module(&self, client: &str, module: &str) {
+        let mut modules = self
+            .modules
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        modules.remove(&(client.to_owned(), module.to_owned()));
     }
 
     fn set_module(&self, client: String, module: String, compiled: Arc<Compiled>) {
@@ -134,7 +153,7 @@ where
         })
 }
 
-#[instrument(skip_all, fields(engine = %shared.name, client = %req.client, module = %req.module.name))]
+#[instrument(skip_all, fields(engine = %shared.name, client = %req.client))]
 async fn save_module(shared: Arc<Shared>, req: PushModule) -> Reply<()> {
     if req.relay != shared.config.relay {
         warn!(relay = %req.relay, "module from a relay this engine is not bound to");
@@ -143,7 +162,14 @@ async fn save_module(shared: Arc<Shared>, req: PushModule) -> Reply<()> {
             actual: req.relay,
         });
     }
-    let PushModule { client, module, .. } = req;
+    let module = match req.update {
+        ModuleUpdate::Save(module) => module,
+        ModuleUpdate::Remove(name) => {
+            shared.remove_module(&req.client, &name);
+            info!(module = %name, "module removed");
+            return Ok(());
+        }
+    };
     let state = Arc::clone(&shared);
     let compiled = tokio::task::spawn_blocking(move || {
         let compiled = state.runtime.compile(&module)?;
@@ -154,8 +180,8 @@ async fn save_module(shared: Arc<Shared>, req: PushModule) -> Reply<()> {
         detail: format!("compilation task failed: {err}"),
     })?;
     let (name, compiled) = compiled.inspect_err(|err| warn!(error = %err, "module refused"))?;
-    shared.set_module(client, name, compiled);
-    info!("module loaded");
+    info!(module = %name, "module loaded");
+    shared.set_module(req.client, name, compiled);
     Ok(())
 }
 
@@ -208,7 +234,8 @@ async fn exec_func_async(shared: Arc<Shared>, req: ExecFunc, abandon: impl Futur
     }
 }
 
-/// Runs one call, sync or async, in the blocking pool.
+/// Runs one call, sync or async, in the blocking pool, once the engine
+/// has a slot for it.
 async fn run(shared: &Arc<Shared>, req: ExecFunc) -> Reply<ExecResult> {
     let compiled =
         shared
@@ -224,16 +251,33 @@ async fn run(shared: &Arc<Shared>, req: ExecFunc) -> Reply<ExecResult> {
         });
     }
 
+    // Admitted calls wait for one of the running slots; the rest are
+    // turned away at once.
+    let busy = || RemoteError::EngineBusy {
+        engine: shared.name.clone(),
+    };
+    let _admitted = Arc::clone(&shared.admitted)
+        .try_acquire_owned()
+        .map_err(|_| busy())?;
+    let _running = Arc::clone(&shared.running)
+        .acquire_owned()
+        .await
+        .map_err(|_| busy())?;
+
     let state = Arc::clone(shared);
     let ExecFunc {
         exec_id,
         module,
         function,
         args,
+        deadline_ms,
         ..
     } = req;
+    let deadline = Duration::from_millis(deadline_ms);
     let value = tokio::task::spawn_blocking(move || {
-        state.runtime.call(&compiled, &module, &function, &args)
+        state
+            .runtime
+            .call(&compiled, &module, &function, &args, deadline)
     })
     .await
     .map_err(|err| RemoteError::Failed {

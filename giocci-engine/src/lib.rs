@@ -5,16 +5,14 @@
 //! [`Engine::start`] on a Zenoh session you opened. [`embedded`] starts a
 //! relay and an engine together, for examples and tests.
 //!
-//! # Limitations
-//!
-//! A call runs until its function returns: the engine sets no time or fuel
-//! limit yet, so a function that never returns keeps one of the blocking
-//! threads busy for good (the caller still gets its timeout error). Each call
-//! may use up to [`DEFAULT_MEMORY_LIMIT`] of linear memory.
+//! Every call runs in a fresh WebAssembly instance under the engine's
+//! [`Limits`]: a wall-clock deadline, optional fuel, a memory cap and a stack
+//! cap, with at most a set number of calls running and waiting at once.
 #![deny(missing_docs)]
 
 pub mod embedded;
 mod handlers;
+mod limits;
 mod runtime;
 
 use std::sync::Arc;
@@ -28,7 +26,10 @@ use giocci::protocol::{
 use giocci::{Component, ZenohError};
 use tracing::info;
 
-pub use runtime::{Compiled, DEFAULT_MEMORY_LIMIT, Runtime};
+pub use limits::{
+    DEFAULT_DEADLINE, DEFAULT_MAX_QUEUED, DEFAULT_MEMORY_LIMIT, DEFAULT_STACK_LIMIT, Limits,
+};
+pub use runtime::{Compiled, Runtime};
 
 use handlers::Shared;
 
@@ -55,6 +56,8 @@ pub struct EngineConfig {
     /// How long to keep trying to register with the relay, which may start
     /// after the engine.
     pub register_timeout: Duration,
+    /// What each call may use, and how many calls run at once.
+    pub limits: Limits,
 }
 
 impl EngineConfig {
@@ -74,6 +77,7 @@ impl Default for EngineConfig {
             relay: giocci::DEFAULT_RELAY.to_owned(),
             key_prefix: None,
             register_timeout: DEFAULT_REGISTER_TIMEOUT,
+            limits: Limits::default(),
         }
     }
 }
@@ -84,6 +88,9 @@ pub enum EngineError {
     /// A name or the key prefix cannot be used in Zenoh keys.
     #[error("cannot start engine; {0}")]
     InvalidName(#[from] NameError),
+    /// The WebAssembly runtime could not be set up with the limits given.
+    #[error("cannot start engine; {0}")]
+    Runtime(String),
     /// Zenoh refused to declare one of the engine's queryables.
     #[error("cannot start engine '{engine}': declaring {key} failed; {source}")]
     Declare {
@@ -125,7 +132,8 @@ impl Engine {
     ) -> Result<Engine, EngineError> {
         config.validate()?;
         let keys = KeyMap::new(config.key_prefix.as_deref())?;
-        let shared = Arc::new(Shared::new(session, keys, config, Runtime::new()));
+        let runtime = Runtime::new(config.limits.clone()).map_err(EngineError::Runtime)?;
+        let shared = Arc::new(Shared::new(session, keys, config, runtime));
         let services = handlers::spawn_all(&shared).await?;
         let engine = Engine { shared, services };
 

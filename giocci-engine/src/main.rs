@@ -8,8 +8,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use giocci::PayloadLimits;
 use giocci::transport::{DEFAULT_ENDPOINT, Mode};
-use giocci_engine::{Engine, EngineConfig};
+use giocci_engine::{Engine, EngineConfig, Limits};
 use giocci_relay::cli::{ZenohArgs, close, init_logging, run_service, shutdown_signal};
 
 #[derive(Debug, Parser)]
@@ -28,6 +29,43 @@ struct Args {
     #[arg(long, default_value_t = 10_000)]
     register_timeout_ms: u64,
 
+    /// Wall-clock time one call may run, in milliseconds.
+    #[arg(long, default_value_t = giocci_engine::DEFAULT_DEADLINE.as_millis() as u64)]
+    deadline_ms: u64,
+
+    /// Fuel one call may burn (about one unit per WebAssembly instruction);
+    /// unlimited when not given.
+    #[arg(long)]
+    fuel: Option<u64>,
+
+    /// Linear memory one call may use, in bytes.
+    #[arg(long, default_value_t = giocci_engine::DEFAULT_MEMORY_LIMIT)]
+    memory_bytes: usize,
+
+    /// WebAssembly stack one call may use, in bytes.
+    #[arg(long, default_value_t = giocci_engine::DEFAULT_STACK_LIMIT)]
+    stack_bytes: usize,
+
+    /// Calls that run at once; the number of cores when not given.
+    #[arg(long)]
+    max_running: Option<usize>,
+
+    /// Calls that may wait for a free slot; more get "engine busy".
+    #[arg(long, default_value_t = giocci_engine::DEFAULT_MAX_QUEUED)]
+    max_queued: usize,
+
+    /// The largest module, in bytes.
+    #[arg(long, default_value_t = giocci::limits::DEFAULT_MAX_MODULE_BYTES)]
+    max_module_bytes: usize,
+
+    /// The largest encoded arguments of one call, in bytes.
+    #[arg(long, default_value_t = giocci::limits::DEFAULT_MAX_ARGS_BYTES)]
+    max_args_bytes: usize,
+
+    /// The largest encoded result of one call, in bytes.
+    #[arg(long, default_value_t = giocci::limits::DEFAULT_MAX_RESULT_BYTES)]
+    max_result_bytes: usize,
+
     /// On SIGINT or SIGTERM, how long requests in flight may take to
     /// finish before they are answered with an error, in milliseconds.
     #[arg(long, default_value_t = 5_000)]
@@ -44,11 +82,25 @@ fn main() -> ExitCode {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let register_timeout = Duration::from_millis(args.register_timeout_ms);
+    let defaults = Limits::default();
     let config = EngineConfig {
         name: args.name,
         relay: args.relay,
         key_prefix: args.zenoh.key_prefix.clone(),
         register_timeout,
+        limits: Limits {
+            deadline: Duration::from_millis(args.deadline_ms),
+            fuel: args.fuel,
+            memory: args.memory_bytes,
+            stack: args.stack_bytes,
+            max_running: args.max_running.unwrap_or(defaults.max_running),
+            max_queued: args.max_queued,
+            payload: PayloadLimits {
+                module: args.max_module_bytes,
+                args: args.max_args_bytes,
+                result: args.max_result_bytes,
+            },
+        },
     };
     config.validate()?;
 

@@ -1,26 +1,29 @@
-//! Compiling modules and running calls in wasmtime.
+//! Compiling modules and running calls in wasmtime, under the engine's
+//! [`Limits`].
 //!
 //! A module is compiled and checked once per digest. Each call gets a fresh
 //! store and instance, so no call can see what an earlier call left in
-//! memory.
+//! memory, and a call that is stopped leaves nothing behind.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use giocci::abi;
 use giocci::protocol::{ModuleBlob, RemoteError};
 use wasmtime::{
-    Engine, ExternType, InstancePre, Linker, Module, Store, StoreLimits, StoreLimitsBuilder, Trap,
-    ValType,
+    Config, Engine, ExternType, InstancePre, Linker, Module, ResourceLimiter, Store, Trap, ValType,
 };
 
-/// Most linear memory one call may use, in bytes (256 MiB). A guest that
-/// asks for more sees its allocation fail, which traps.
-pub const DEFAULT_MEMORY_LIMIT: usize = 256 << 20;
+use crate::limits::{DEADLINE_TICK, Limits};
+
+/// Most table elements an instance may have. Rust guests use one small
+/// table for indirect calls.
+const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
 /// A module compiled, checked and ready to instantiate.
 pub struct Compiled {
-    pre: InstancePre<StoreLimits>,
+    pre: InstancePre<CallState>,
     functions: HashSet<String>,
 }
 
@@ -39,31 +42,80 @@ impl Compiled {
     }
 }
 
-/// The wasmtime engine and the modules compiled with it, by digest.
-#[derive(Debug)]
-pub struct Runtime {
-    engine: Engine,
-    linker: Linker<StoreLimits>,
-    compiled: Mutex<HashMap<[u8; 32], Arc<Compiled>>>,
+/// What one call's store holds: the memory accounting.
+struct CallState {
     memory_limit: usize,
+    memory_denied: bool,
 }
 
-impl Default for Runtime {
-    fn default() -> Self {
-        Runtime::new()
+impl ResourceLimiter for CallState {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_limit {
+            self.memory_denied = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
     }
 }
 
+/// The wasmtime engine, the modules compiled with it by digest, and the
+/// limits every call runs under.
+#[derive(Debug)]
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<CallState>,
+    compiled: Mutex<HashMap<[u8; 32], Arc<Compiled>>>,
+    limits: Limits,
+}
+
 impl Runtime {
-    /// A runtime with wasmtime's default configuration.
-    pub fn new() -> Runtime {
-        let engine = Engine::default();
-        Runtime {
+    /// A runtime enforcing `limits`. Starts a thread that advances the
+    /// deadline clock until the runtime and its modules are dropped.
+    pub fn new(limits: Limits) -> Result<Runtime, String> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.consume_fuel(limits.fuel.is_some());
+        config.max_wasm_stack(limits.stack);
+        let engine =
+            Engine::new(&config).map_err(|err| format!("cannot configure wasmtime: {err}"))?;
+
+        let weak = engine.weak();
+        std::thread::Builder::new()
+            .name("giocci-deadlines".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(DEADLINE_TICK);
+                }
+            })
+            .map_err(|err| format!("cannot start the deadline clock: {err}"))?;
+
+        Ok(Runtime {
             linker: Linker::new(&engine),
             engine,
             compiled: Mutex::default(),
-            memory_limit: DEFAULT_MEMORY_LIMIT,
-        }
+            limits,
+        })
+    }
+
+    /// The limits calls run under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// Compiles and checks `blob`, or returns the module compiled earlier
@@ -76,6 +128,13 @@ impl Runtime {
             module: blob.name.clone(),
             reason,
         };
+        if blob.wasm.len() > self.limits.payload.module {
+            return Err(RemoteError::PayloadTooLarge {
+                what: "module".into(),
+                len: blob.wasm.len() as u64,
+                limit: self.limits.payload.module as u64,
+            });
+        }
         if giocci::digest(&blob.wasm) != blob.digest {
             return Err(refuse("its digest does not match its bytes".into()));
         }
@@ -96,13 +155,14 @@ impl Runtime {
             .map_err(|err| refuse(format!("cannot be instantiated: {err}")))?;
         let compiled = Arc::new(Compiled { pre, functions });
 
-        // A module whose start code or version check fails is refused now
-        // rather than at its first call.
-        let mut store = self.store();
-        let instance = compiled
-            .pre
-            .instantiate(&mut store)
-            .map_err(|err| refuse(format!("cannot be instantiated: {err}")))?;
+        // A module whose start code, initial memory or version does not fit
+        // is refused now rather than at its first call.
+        let mut store = self.store(self.limits.deadline);
+        let instance = compiled.pre.instantiate(&mut store).map_err(|err| {
+            refuse(format!(
+                "cannot be instantiated within the engine's limits: {err}"
+            ))
+        })?;
         let version = instance
             .get_typed_func::<(), u32>(&mut store, abi::ABI_VERSION_EXPORT)
             .and_then(|func| func.call(&mut store, ()))
@@ -119,22 +179,39 @@ impl Runtime {
     }
 
     /// Runs `function` of `compiled` with the encoded `args` in a fresh
-    /// instance and returns the encoded result.
+    /// instance, for at most `deadline` (capped by the engine's own), and
+    /// returns the encoded result.
     pub fn call(
         &self,
         compiled: &Compiled,
         module: &str,
         function: &str,
         args: &[u8],
+        deadline: Duration,
     ) -> Result<Vec<u8>, RemoteError> {
         let failed = |detail: String| RemoteError::Failed {
             detail: format!("{module}::{function} could not run; {detail}"),
         };
-        let mut store = self.store();
+        if args.len() > self.limits.payload.args {
+            return Err(RemoteError::PayloadTooLarge {
+                what: "arguments".into(),
+                len: args.len() as u64,
+                limit: self.limits.payload.args as u64,
+            });
+        }
+        let deadline = deadline.min(self.limits.deadline);
+        let call = Call {
+            runtime: self,
+            module,
+            function,
+            deadline,
+        };
+
+        let mut store = self.store(deadline);
         let instance = compiled
             .pre
             .instantiate(&mut store)
-            .map_err(|err| failed(format!("instantiation: {err}")))?;
+            .map_err(|err| call.failure(&mut store, None, &err))?;
         let memory = instance
             .get_memory(&mut store, abi::MEMORY)
             .ok_or_else(|| failed("the module has no memory".into()))?;
@@ -146,18 +223,15 @@ impl Runtime {
             .map_err(|err| failed(err.to_string()))?;
         let len = u32::try_from(args.len()).map_err(|_| failed("arguments exceed 4 GiB".into()))?;
 
-        let trapped = |store: &mut Store<StoreLimits>, err: wasmtime::Error| {
-            guest_failure(store, &instance, module, function, &err)
-        };
         let ptr = alloc
             .call(&mut store, len)
-            .map_err(|err| trapped(&mut store, err))?;
+            .map_err(|err| call.failure(&mut store, Some(&instance), &err))?;
         memory
             .write(&mut store, ptr as usize, args)
             .map_err(|_| failed("the guest allocator returned memory out of bounds".into()))?;
         let packed = entry
             .call(&mut store, (ptr, len))
-            .map_err(|err| trapped(&mut store, err))?;
+            .map_err(|err| call.failure(&mut store, Some(&instance), &err))?;
 
         let (out_ptr, out_len) = abi::unpack(packed);
         let output = memory
@@ -168,6 +242,13 @@ impl Runtime {
             .split_first()
             .ok_or_else(|| failed("the guest returned no output".into()))?;
         match *tag {
+            abi::OUTPUT_OK if rest.len() > self.limits.payload.result => {
+                Err(RemoteError::PayloadTooLarge {
+                    what: "result".into(),
+                    len: rest.len() as u64,
+                    limit: self.limits.payload.result as u64,
+                })
+            }
             abi::OUTPUT_OK => Ok(rest.to_vec()),
             abi::OUTPUT_BAD_ARGUMENTS => Err(RemoteError::BadArguments {
                 module: module.to_owned(),
@@ -184,12 +265,19 @@ impl Runtime {
         }
     }
 
-    fn store(&self) -> Store<StoreLimits> {
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(self.memory_limit)
-            .build();
-        let mut store = Store::new(&self.engine, limits);
-        store.limiter(|limits| limits);
+    /// A store under the engine's limits that traps after `deadline`.
+    fn store(&self, deadline: Duration) -> Store<CallState> {
+        let state = CallState {
+            memory_limit: self.limits.memory,
+            memory_denied: false,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| state);
+        store.set_epoch_deadline(ticks(deadline));
+        if let Some(fuel) = self.limits.fuel {
+            // Fuel is on in the engine's configuration whenever it is set.
+            let _ = store.set_fuel(fuel);
+        }
         store
     }
 
@@ -197,6 +285,84 @@ impl Runtime {
         self.compiled
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Deadline ticks covering `deadline`, at least one.
+fn ticks(deadline: Duration) -> u64 {
+    let tick = DEADLINE_TICK.as_nanos();
+    u64::try_from(deadline.as_nanos().div_ceil(tick))
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// One call, for naming it in errors.
+struct Call<'a> {
+    runtime: &'a Runtime,
+    module: &'a str,
+    function: &'a str,
+    deadline: Duration,
+}
+
+impl Call<'_> {
+    /// Turns a failure into the error the caller sees: a broken limit, a
+    /// panic with its message when the guest recorded one, otherwise the
+    /// trap's kind.
+    fn failure(
+        &self,
+        store: &mut Store<CallState>,
+        instance: Option<&wasmtime::Instance>,
+        err: &wasmtime::Error,
+    ) -> RemoteError {
+        let (module, function) = (self.module.to_owned(), self.function.to_owned());
+        let trap = err.downcast_ref::<Trap>().copied();
+        match trap {
+            Some(Trap::Interrupt) => {
+                let millis = u64::try_from(self.deadline.as_millis()).unwrap_or(u64::MAX);
+                return RemoteError::DeadlineExceeded {
+                    module,
+                    function,
+                    millis,
+                };
+            }
+            Some(Trap::OutOfFuel) => {
+                let fuel = self.runtime.limits.fuel.unwrap_or_default();
+                return RemoteError::FuelExhausted {
+                    module,
+                    function,
+                    fuel,
+                };
+            }
+            Some(Trap::StackOverflow) => return RemoteError::StackOverflow { module, function },
+            _ => {}
+        }
+        if trap == Some(Trap::UnreachableCodeReached) {
+            if let Some(message) = instance.and_then(|instance| panic_message(store, instance)) {
+                return RemoteError::GuestPanicked {
+                    module,
+                    function,
+                    message,
+                };
+            }
+            // Rust guests abort when an allocation fails.
+            if store.data().memory_denied {
+                let limit = self.runtime.limits.memory as u64;
+                return RemoteError::MemoryLimitExceeded {
+                    module,
+                    function,
+                    limit,
+                };
+            }
+        }
+        let trap = match trap {
+            Some(trap) => trap.to_string(),
+            None => err.to_string(),
+        };
+        RemoteError::GuestTrapped {
+            module,
+            function,
+            trap,
+        }
     }
 }
 
@@ -255,40 +421,16 @@ fn check_exports(module: &Module) -> Result<HashSet<String>, String> {
     }
 }
 
-/// Turns a trap into the error the caller sees: a panic with its message
-/// when the guest recorded one, otherwise the trap's kind.
-fn guest_failure(
-    store: &mut Store<StoreLimits>,
-    instance: &wasmtime::Instance,
-    module: &str,
-    function: &str,
-    err: &wasmtime::Error,
-) -> RemoteError {
-    let trap = err.downcast_ref::<Trap>().copied();
-    if trap == Some(Trap::UnreachableCodeReached)
-        && let Some(message) = panic_message(store, instance)
-    {
-        return RemoteError::GuestPanicked {
-            module: module.to_owned(),
-            function: function.to_owned(),
-            message,
-        };
-    }
-    let trap = match trap {
-        Some(trap) => trap.to_string(),
-        None => err.to_string(),
-    };
-    RemoteError::GuestTrapped {
-        module: module.to_owned(),
-        function: function.to_owned(),
-        trap,
-    }
-}
-
-fn panic_message(store: &mut Store<StoreLimits>, instance: &wasmtime::Instance) -> Option<String> {
+/// The message the guest recorded for its last panic, if any.
+fn panic_message(store: &mut Store<CallState>, instance: &wasmtime::Instance) -> Option<String> {
     let read = instance
         .get_typed_func::<(), u64>(&mut *store, abi::PANIC_MESSAGE_EXPORT)
         .ok()?;
+    // Reading the message runs guest code: give it a fresh, short budget.
+    store.set_epoch_deadline(ticks(Duration::from_millis(100)));
+    if store.get_fuel().is_ok() {
+        let _ = store.set_fuel(1_000_000);
+    }
     let packed = read.call(&mut *store, ()).ok()?;
     if packed == 0 {
         return None;

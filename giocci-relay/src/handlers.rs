@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use giocci::protocol::{
-    Deadline, InquiryEngine, PushModule, RegisterClient, RegisterEngine, RemoteError, Reply,
-    SaveModule, Service, Target, request, serve_with, validate_name,
+    Deadline, InquiryEngine, ModuleUpdate, PushModule, RegisterClient, RegisterEngine, RemoteError,
+    Reply, SaveModule, Service, Target, request, serve_with, validate_name,
 };
 use giocci::{Component, Error};
 use tracing::{debug, info, instrument, warn};
@@ -69,9 +69,13 @@ async fn register_engine(shared: Arc<Shared>, req: RegisterEngine) -> Reply<()> 
     // is pushed to the engine too.
     let modules = shared.add_engine(&req.engine);
     let deadline = Deadline::after(shared.config.push_timeout);
-    let pushes = modules
+    let updates: Vec<_> = modules
         .into_iter()
-        .map(|(client, module)| push(&shared, &req.engine, client, module, deadline));
+        .map(|(client, module)| (client, ModuleUpdate::Save(module)))
+        .collect();
+    let pushes = updates
+        .iter()
+        .map(|(client, update)| push(&shared, &req.engine, client, update, deadline));
     for result in join_all(pushes).await {
         if let Err(err) = result {
             shared.remove_engine(&req.engine);
@@ -91,54 +95,93 @@ async fn register_engine(shared: Arc<Shared>, req: RegisterEngine) -> Reply<()> 
 #[instrument(skip_all, fields(relay = %shared.name, client = %req.client, module = %req.module.name))]
 async fn save_module(shared: Arc<Shared>, req: SaveModule) -> Reply<()> {
     check_client(&shared, &req.client)?;
-    if let Err(err) = validate_name("module name", &req.module.name) {
+    let module = &req.module;
+    if let Err(err) = validate_name("module name", &module.name) {
+        let reason = err.to_string();
         return Err(RemoteError::InvalidModule {
-            module: req.module.name,
-            reason: err.to_string(),
+            module: module.name.clone(),
+            reason,
         });
     }
-    if giocci::digest(&req.module.wasm) != req.module.digest {
+    let limit = shared.config.payload_limits.module;
+    if module.wasm.len() > limit {
+        return Err(RemoteError::PayloadTooLarge {
+            what: "module".into(),
+            len: module.wasm.len() as u64,
+            limit: limit as u64,
+        });
+    }
+    if giocci::digest(&module.wasm) != module.digest {
         return Err(RemoteError::InvalidModule {
-            module: req.module.name,
+            module: module.name.clone(),
             reason: "its digest does not match its bytes".into(),
         });
     }
 
     let deadline = Deadline::after(Duration::from_millis(req.timeout_ms));
     let engines = shared.engines();
-    let pushes = engines.iter().map(|engine| {
-        push(
-            &shared,
-            engine,
-            req.client.clone(),
-            req.module.clone(),
-            deadline,
-        )
-    });
+    let update = ModuleUpdate::Save(module.clone());
+    let pushes = engines
+        .iter()
+        .map(|engine| push(&shared, engine, &req.client, &update, deadline));
     let results = join_all(pushes).await;
+
+    let mut accepted = Vec::new();
+    let mut refusal = None;
     for (engine, result) in engines.iter().zip(results) {
         match result {
-            Ok(()) => {}
-            // The engine looked at the module and said no: the save fails.
-            Err(Error::InvalidModule { module, reason }) => {
-                return Err(RemoteError::InvalidModule { module, reason });
-            }
+            Ok(()) => accepted.push(engine.clone()),
             // The engine is gone; it gets every module again when it
             // registers anew.
             Err(err @ (Error::ConnectionFailed { .. } | Error::Timeout { .. })) => {
                 warn!(%engine, error = %err, "engine did not answer; unregistering it");
                 shared.remove_engine(engine);
             }
+            // The engine looked at the module and said no: the save fails.
             Err(err) => {
-                return Err(RemoteError::Failed {
-                    detail: format!("engine '{engine}' did not take the module; {err}"),
-                });
+                refusal.get_or_insert_with(|| refusal_of(engine, err));
             }
         }
+    }
+    if let Some(refusal) = refusal {
+        undo_save(&shared, &req.client, &module.name, &accepted).await;
+        return Err(refusal);
     }
     shared.store_module(&req.client, req.module);
     debug!(engines = engines.len(), "module saved");
     Ok(())
+}
+
+/// What the client hears when `engine` refused a module.
+fn refusal_of(engine: &str, err: Error) -> RemoteError {
+    match err {
+        Error::InvalidModule { module, reason } => RemoteError::InvalidModule { module, reason },
+        Error::PayloadTooLarge {
+            what, len, limit, ..
+        } => RemoteError::PayloadTooLarge { what, len, limit },
+        err => RemoteError::Failed {
+            detail: format!("engine '{engine}' did not take the module; {err}"),
+        },
+    }
+}
+
+/// Puts the engines that took a refused module back as they were: with the
+/// version the relay stores, or without the module.
+async fn undo_save(shared: &Shared, client: &str, name: &str, engines: &[String]) {
+    let undo = match shared.module(client, name) {
+        Some(previous) => ModuleUpdate::Save(previous),
+        None => ModuleUpdate::Remove(name.to_owned()),
+    };
+    let deadline = Deadline::after(shared.config.push_timeout);
+    let undos = engines
+        .iter()
+        .map(|engine| push(shared, engine, client, &undo, deadline));
+    for (engine, result) in engines.iter().zip(join_all(undos).await) {
+        if let Err(err) = result {
+            warn!(%engine, error = %err, "cannot undo a refused save; unregistering the engine");
+            shared.remove_engine(engine);
+        }
+    }
 }
 
 #[instrument(skip_all, fields(relay = %shared.name, client = %req.client, module = %req.module))]
@@ -168,14 +211,14 @@ fn check_client(shared: &Shared, client: &str) -> Reply<()> {
 async fn push(
     shared: &Shared,
     engine: &str,
-    client: String,
-    module: giocci::protocol::ModuleBlob,
+    client: &str,
+    update: &ModuleUpdate,
     deadline: Deadline,
 ) -> Result<(), Error> {
     let message = PushModule {
         relay: shared.name.clone(),
-        client,
-        module,
+        client: client.to_owned(),
+        update: update.clone(),
     };
     let key = shared.keys.save_module_relay(engine);
     let target = Target {

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
+use giocci::PayloadLimits;
 use giocci::protocol::Service;
 use giocci::protocol::{KeyMap, NameError, validate_name};
 use tracing::info;
@@ -43,6 +44,9 @@ pub struct RelayConfig {
     /// How long to wait for an engine to take a module pushed at its
     /// registration.
     pub push_timeout: Duration,
+    /// The largest module the relay stores (the other limits do not apply
+    /// to relays).
+    pub payload_limits: PayloadLimits,
 }
 
 impl RelayConfig {
@@ -60,6 +64,7 @@ impl Default for RelayConfig {
             name: DEFAULT_NAME.to_owned(),
             key_prefix: None,
             push_timeout: DEFAULT_PUSH_TIMEOUT,
+            payload_limits: PayloadLimits::default(),
         }
     }
 }

@@ -19,6 +19,10 @@ struct Args {
     #[arg(long, default_value = giocci_relay::DEFAULT_NAME)]
     name: String,
 
+    /// The largest module the relay stores, in bytes.
+    #[arg(long, default_value_t = giocci::limits::DEFAULT_MAX_MODULE_BYTES)]
+    max_module_bytes: usize,
+
     /// On SIGINT or SIGTERM, how long requests in flight may take to
     /// finish before they are answered with an error, in milliseconds.
     #[arg(long, default_value_t = 5_000)]
@@ -38,6 +42,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         name: args.name,
         key_prefix: args.zenoh.key_prefix.clone(),
         push_timeout: DEFAULT_PUSH_TIMEOUT,
+        payload_limits: giocci::PayloadLimits {
+            module: args.max_module_bytes,
+            ..giocci::PayloadLimits::default()
+        },
     };
     config.validate()?;
 

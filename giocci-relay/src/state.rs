@@ -93,6 +93,14 @@ impl Shared {
         Some(state.engines[index].clone())
     }
 
+    pub(crate) fn module(&self, client: &str, name: &str) -> Option<ModuleBlob> {
+        self.lock()
+            .modules
+            .get(client)
+            .and_then(|modules| modules.get(name))
+            .cloned()
+    }
+
     pub(crate) fn store_module(&self, client: &str, module: ModuleBlob) {
         self.lock()
             .modules

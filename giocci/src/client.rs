@@ -18,6 +18,7 @@ pub use calls::AsyncCall;
 
 use crate::codec;
 use crate::error::{Component, Error, Result};
+use crate::limits::PayloadLimits;
 use crate::module::Module;
 use crate::protocol::{
     Deadline, ExecFunc, ExecResult, InquiryEngine, KeyMap, RegisterClient, SaveModule, Target,
@@ -62,6 +63,7 @@ struct Inner {
     relay: String,
     keys: KeyMap,
     timeout: Duration,
+    limits: PayloadLimits,
     registered: AtomicBool,
     next_exec_id: AtomicU64,
     results: tokio::sync::OnceCell<calls::Results>,
@@ -119,6 +121,7 @@ impl Client {
     pub async fn save_module_with_timeout(&self, module: &Module, timeout: Duration) -> Result<()> {
         const OP: &str = "save_module";
         self.ensure_registered(OP)?;
+        check_size(OP, "module", module.wasm().len(), self.inner.limits.module)?;
         let request = SaveModule {
             client: self.inner.name.clone(),
             module: module.to_blob(),
@@ -332,6 +335,7 @@ impl Client {
     {
         self.ensure_registered(operation)?;
         let args = codec::encode(args).map_err(|source| Error::Encode { operation, source })?;
+        check_size(operation, "arguments", args.len(), self.inner.limits.args)?;
         let engine = self.inquiry_engine(module, deadline).await?;
         let request = ExecFunc {
             client: self.inner.name.clone(),
@@ -339,6 +343,7 @@ impl Client {
             module: module.to_owned(),
             function: function.to_owned(),
             args,
+            deadline_ms: millis(deadline.remaining()),
         };
         Ok((engine, request))
     }
@@ -409,6 +414,19 @@ impl Client {
         )
         .await
     }
+}
+
+/// Refuses a payload over its limit before it is sent.
+fn check_size(operation: &'static str, what: &str, len: usize, limit: usize) -> Result<()> {
+    if len <= limit {
+        return Ok(());
+    }
+    Err(Error::PayloadTooLarge {
+        operation,
+        what: what.to_owned(),
+        len: len as u64,
+        limit: limit as u64,
+    })
 }
 
 fn millis(duration: Duration) -> u64 {

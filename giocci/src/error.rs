@@ -196,6 +196,71 @@ pub enum Error {
         trap: String,
     },
 
+    /// The call ran past its deadline on the engine and was stopped.
+    #[error("exec_func: {module}::{function} ran past its deadline of {millis} ms and was stopped")]
+    DeadlineExceeded {
+        /// The module.
+        module: String,
+        /// The function.
+        function: String,
+        /// The deadline in force, in milliseconds.
+        millis: u64,
+    },
+
+    /// The call used up the fuel the engine gives each call.
+    #[error("exec_func: {module}::{function} used up its fuel ({fuel} units) and was stopped")]
+    FuelExhausted {
+        /// The module.
+        module: String,
+        /// The function.
+        function: String,
+        /// The fuel it was given.
+        fuel: u64,
+    },
+
+    /// The call asked for more linear memory than the engine allows.
+    #[error("exec_func: {module}::{function} exceeded the engine's memory limit of {limit} bytes")]
+    MemoryLimitExceeded {
+        /// The module.
+        module: String,
+        /// The function.
+        function: String,
+        /// The limit, in bytes.
+        limit: u64,
+    },
+
+    /// The call overflowed its stack on the engine.
+    #[error("exec_func: {module}::{function} overflowed its stack on the engine")]
+    StackOverflow {
+        /// The module.
+        module: String,
+        /// The function.
+        function: String,
+    },
+
+    /// The engine is running and queueing as many calls as it accepts.
+    #[error("{operation}: engine '{engine}' is busy; try again later or on another engine")]
+    EngineBusy {
+        /// The operation.
+        operation: &'static str,
+        /// The engine.
+        engine: String,
+    },
+
+    /// A module, arguments or result larger than the sender or receiver
+    /// allows.
+    #[error("{operation}: {what} of {len} bytes exceeds the limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// The operation.
+        operation: &'static str,
+        /// `module`, `arguments` or `result`.
+        what: String,
+        /// Its size, in bytes.
+        len: u64,
+        /// The limit, in bytes.
+        limit: u64,
+    },
+
     /// An engine refused the module.
     #[error("save_module: module '{module}' was refused; {reason}")]
     InvalidModule {
@@ -296,6 +361,43 @@ impl Error {
             RemoteError::InvalidModule { module, reason } => {
                 Error::InvalidModule { module, reason }
             }
+            RemoteError::DeadlineExceeded {
+                module,
+                function,
+                millis,
+            } => Error::DeadlineExceeded {
+                module,
+                function,
+                millis,
+            },
+            RemoteError::FuelExhausted {
+                module,
+                function,
+                fuel,
+            } => Error::FuelExhausted {
+                module,
+                function,
+                fuel,
+            },
+            RemoteError::MemoryLimitExceeded {
+                module,
+                function,
+                limit,
+            } => Error::MemoryLimitExceeded {
+                module,
+                function,
+                limit,
+            },
+            RemoteError::StackOverflow { module, function } => {
+                Error::StackOverflow { module, function }
+            }
+            RemoteError::EngineBusy { engine } => Error::EngineBusy { operation, engine },
+            RemoteError::PayloadTooLarge { what, len, limit } => Error::PayloadTooLarge {
+                operation,
+                what,
+                len,
+                limit,
+            },
             other @ (RemoteError::RelayMismatch { .. }
             | RemoteError::DecodeFailed { .. }
             | RemoteError::Failed { .. }) => Error::Remote {

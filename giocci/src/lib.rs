@@ -49,6 +49,8 @@ mod client;
 #[cfg(feature = "client")]
 mod error;
 #[cfg(feature = "client")]
+pub mod limits;
+#[cfg(feature = "client")]
 mod module;
 #[cfg(feature = "client")]
 pub mod protocol;
@@ -65,6 +67,8 @@ pub use error::{Component, Error, Result, ZenohError};
 pub use futures;
 #[cfg(feature = "client")]
 pub use giocci_macros::remote;
+#[cfg(feature = "client")]
+pub use limits::PayloadLimits;
 #[cfg(feature = "client")]
 pub use module::{Module, digest, hex};
 #[cfg(feature = "client")]

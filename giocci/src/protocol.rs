@@ -25,7 +25,7 @@ mod names;
 pub use exchange::{Deadline, Service, Shutdown, Target, answer, request, serve, serve_with};
 pub use keys::KeyMap;
 pub use messages::{
-    AsyncResult, ExecFunc, ExecResult, InquiryEngine, ModuleBlob, PushModule, RegisterClient,
-    RegisterEngine, RemoteError, Reply, SaveModule,
+    AsyncResult, ExecFunc, ExecResult, InquiryEngine, ModuleBlob, ModuleUpdate, PushModule,
+    RegisterClient, RegisterEngine, RemoteError, Reply, SaveModule,
 };
 pub use names::{NameError, validate_key_prefix, validate_name};

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::{Client, DEFAULT_RELAY, DEFAULT_TIMEOUT, Inner};
 use crate::error::{Error, Result};
+use crate::limits::PayloadLimits;
 use crate::protocol::{KeyMap, validate_name};
 use crate::transport::{DEFAULT_ENDPOINT, Mode, ZenohOptions};
 
@@ -24,6 +25,7 @@ pub struct ClientBuilder {
     relay: String,
     key_prefix: Option<String>,
     timeout: Duration,
+    limits: PayloadLimits,
     zenoh: ZenohOptions,
     session: Option<zenoh::Session>,
 }
@@ -35,6 +37,7 @@ impl ClientBuilder {
             relay: DEFAULT_RELAY.to_owned(),
             key_prefix: None,
             timeout: DEFAULT_TIMEOUT,
+            limits: PayloadLimits::default(),
             zenoh: ZenohOptions {
                 mode: Some(Mode::Client),
                 ..ZenohOptions::default()
@@ -59,6 +62,13 @@ impl ClientBuilder {
     /// The timeout of calls that do not set their own.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// The largest module and arguments this client sends (see
+    /// [`PayloadLimits`]); larger ones are refused before anything is sent.
+    pub fn payload_limits(mut self, limits: PayloadLimits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -124,6 +134,7 @@ impl ClientBuilder {
                 relay: self.relay,
                 keys,
                 timeout: self.timeout,
+                limits: self.limits,
                 registered: AtomicBool::new(false),
                 next_exec_id: AtomicU64::new(first_exec_id()),
                 results: tokio::sync::OnceCell::new(),

@@ -53,15 +53,26 @@ pub struct SaveModule {
     pub timeout_ms: u64,
 }
 
-/// A relay hands a module to an engine. Reply: `Reply<()>`.
+/// A relay updates an engine's copy of a client's modules. Reply:
+/// `Reply<()>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PushModule {
     /// The relay sending it; an engine takes modules only from its own relay.
     pub relay: String,
-    /// The client that saved it.
+    /// The client the module belongs to.
     pub client: String,
-    /// The module.
-    pub module: ModuleBlob,
+    /// What to do.
+    pub update: ModuleUpdate,
+}
+
+/// A change to an engine's modules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ModuleUpdate {
+    /// Load this module, replacing any of the same name.
+    Save(ModuleBlob),
+    /// Forget the module of this name. Sent to undo a save that other
+    /// engines refused.
+    Remove(String),
 }
 
 /// A client asks its relay which engine should run a call of `module`.
@@ -88,6 +99,9 @@ pub struct ExecFunc {
     /// The arguments, encoded as one tuple with the codec.
     #[serde(with = "codec::bytes")]
     pub args: Vec<u8>,
+    /// How long the caller will wait, in milliseconds: the engine stops the
+    /// call then, or earlier if its own deadline is shorter.
+    pub deadline_ms: u64,
 }
 
 /// The outcome of a call: the encoded result value.
@@ -175,6 +189,60 @@ pub enum RemoteError {
         /// What the trap was.
         trap: String,
     },
+    /// The call ran past its deadline and was stopped.
+    #[error("{module}::{function} ran past its deadline of {millis} ms and was stopped")]
+    DeadlineExceeded {
+        /// The module.
+        module: String,
+        /// The function.
+        function: String,
+        /// The deadline, in milliseconds.
+        millis: u64,
+    },
+    /// The call used up its fuel and was stopped.
+    #[error("{module}::{function} used up its fuel ({fuel} units) and was stopped")]
+    FuelExhausted {
+        /// The module.
+        module: String,
+        /// The function.
+        function: String,
+        /// The fuel it was given.
+        fuel: u64,
+    },
+    /// The call asked for more linear memory than the engine allows.
+    #[error("{module}::{function} exceeded the memory limit of {limit} bytes")]
+    MemoryLimitExceeded {
+        /// The module.
+        module: String,
+        /// The function.
+        function: String,
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// The call overflowed its stack.
+    #[error("{module}::{function} overflowed its stack")]
+    StackOverflow {
+        /// The module.
+        module: String,
+        /// The function.
+        function: String,
+    },
+    /// The engine runs and queues as many calls as it accepts.
+    #[error("engine '{engine}' is busy; try again later or on another engine")]
+    EngineBusy {
+        /// The engine.
+        engine: String,
+    },
+    /// A module, arguments or result larger than allowed.
+    #[error("{what} of {len} bytes exceeds the limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// `module`, `arguments` or `result`.
+        what: String,
+        /// Its size, in bytes.
+        len: u64,
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// The engine refused the module.
     #[error("module '{module}' was refused; {reason}")]
     InvalidModule {
@@ -217,6 +285,7 @@ mod tests {
             module: "math".into(),
             function: "add".into(),
             args: codec::encode(&(1i64, 2i64)).unwrap(),
+            deadline_ms: 5_000,
         };
         let bytes = codec::encode(&msg).unwrap();
         assert_eq!(codec::decode::<ExecFunc>(&bytes).unwrap(), msg);
