@@ -182,11 +182,21 @@ impl Embedded {
     /// Starts one more engine in this process, registered with the relay,
     /// with the stack's engine limits.
     pub async fn start_engine(&mut self, name: &str) -> Result<(), EmbeddedError> {
+        let limits = self.limits.clone();
+        self.start_engine_with(name, limits).await
+    }
+
+    /// Starts one more engine in this process with its own limits.
+    pub async fn start_engine_with(
+        &mut self,
+        name: &str,
+        limits: Limits,
+    ) -> Result<(), EmbeddedError> {
         let config = EngineConfig {
             name: name.to_owned(),
             relay: self.relay.name().to_owned(),
             key_prefix: self.key_prefix.clone(),
-            limits: self.limits.clone(),
+            limits,
             ..EngineConfig::default()
         };
         self.engines
