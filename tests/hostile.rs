@@ -36,6 +36,16 @@ pub mod hostile {
         1 + std::hint::black_box(recurse(std::hint::black_box(depth - 1)))
     }
 
+    /// Recurses with a large frame, to exhaust the stack the guest keeps
+    /// in its linear memory rather than the WebAssembly stack.
+    pub fn recurse_wide(depth: u64) -> u64 {
+        let frame = [depth as u8; 4_096];
+        if depth == 0 {
+            return u64::from(std::hint::black_box(&frame)[0]);
+        }
+        u64::from(std::hint::black_box(&frame)[1]) + recurse_wide(std::hint::black_box(depth - 1))
+    }
+
     pub fn fail(message: String) -> u8 {
         panic!("{message}")
     }
@@ -201,6 +211,12 @@ async fn memory_stack_and_panics_are_typed_errors() {
         "exec_func: hostile::recurse overflowed its stack on the engine"
     );
     assert_eq!(remote.recurse(1_000).await.unwrap(), 1_000);
+    let err = timeout(LIMIT, remote.recurse_wide(1_000_000))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(err, Error::StackOverflow { .. }), "{err:?}");
+    assert_eq!(remote.recurse_wide(10).await.unwrap(), 55);
 
     let err = timeout(LIMIT, remote.fail("out of cheese".into()))
         .await
@@ -532,4 +548,199 @@ async fn lying_guests_get_typed_errors() {
         assert!(message.contains(expected), "{function}: {message}");
     }
     stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_and_crafted_bytes_on_every_key() {
+    use giocci::codec;
+    use giocci::protocol::{
+        ExecFunc, ExecResult, InquiryEngine, KeyMap, ModuleUpdate, PushModule, RegisterClient,
+        RegisterEngine, Reply, SaveModule,
+    };
+
+    let stack = stack_with(Limits::default()).await;
+    let client = ready(&stack, "target").await;
+    let keys = KeyMap::default();
+    let session = stack.session();
+    let mut bytes = common::Bytes::seeded(0x5eed);
+
+    let exec = ExecFunc {
+        client: "target".into(),
+        exec_id: 1,
+        module: "hostile".into(),
+        function: "add".into(),
+        args: codec::encode(&(1i64, 2i64)).unwrap(),
+        deadline_ms: 1_000,
+    };
+    let module = hostile::module();
+    let blob = giocci::protocol::ModuleBlob {
+        name: "hostile".into(),
+        digest: module.digest(),
+        wasm: module.wasm()[..512].to_vec(),
+    };
+    let queried: [(String, Vec<u8>); 6] = [
+        (
+            keys.register_client("giocci-relay"),
+            codec::encode(&RegisterClient { client: "c".into() }).unwrap(),
+        ),
+        (
+            keys.register_engine("giocci-relay"),
+            codec::encode(&RegisterEngine { engine: "e".into() }).unwrap(),
+        ),
+        (
+            keys.save_module_client("giocci-relay"),
+            codec::encode(&SaveModule {
+                client: "target".into(),
+                module: blob.clone(),
+                timeout_ms: 500,
+            })
+            .unwrap(),
+        ),
+        (
+            keys.inquiry_engine("giocci-relay"),
+            codec::encode(&InquiryEngine {
+                client: "target".into(),
+                module: "hostile".into(),
+            })
+            .unwrap(),
+        ),
+        (
+            keys.save_module_relay("giocci-engine"),
+            codec::encode(&PushModule {
+                relay: "giocci-relay".into(),
+                client: "other".into(),
+                update: ModuleUpdate::Save(blob),
+            })
+            .unwrap(),
+        ),
+        (
+            keys.exec_func("giocci-engine"),
+            codec::encode(&exec).unwrap(),
+        ),
+    ];
+
+    let started = Instant::now();
+    let mut sent = 0;
+    for (key, valid) in &queried {
+        let mut payloads: Vec<Vec<u8>> = (0..60).map(|_| bytes.any(2_048)).collect();
+        payloads.extend(bytes.mutations(valid));
+        for payload in payloads {
+            let replies = timeout(LIMIT, session.get(key).payload(payload).timeout(LIMIT))
+                .await
+                .unwrap()
+                .unwrap();
+            let reply = timeout(LIMIT, replies.recv_async()).await.unwrap();
+            let reply = reply.expect("every query gets a reply");
+            let answer = reply
+                .result()
+                .expect("replies are never Zenoh errors")
+                .payload()
+                .to_bytes();
+            // Whatever the request, the reply is a well-formed `Reply`.
+            let well_formed = codec::decode::<Reply<()>>(&answer).is_ok()
+                || codec::decode::<Reply<String>>(&answer).is_ok()
+                || codec::decode::<Reply<ExecResult>>(&answer).is_ok();
+            assert!(well_formed, "{key}: malformed reply");
+            sent += 1;
+        }
+    }
+
+    // Puts have no reply: the engine and the client drop what they cannot
+    // decode.
+    let put_keys = [
+        keys.exec_func_async_request("giocci-engine"),
+        keys.exec_func_async_result("target"),
+    ];
+    for key in &put_keys {
+        let mut payloads: Vec<Vec<u8>> = (0..60).map(|_| bytes.any(2_048)).collect();
+        payloads.extend(bytes.mutations(&codec::encode(&exec).unwrap()));
+        for payload in payloads {
+            timeout(LIMIT, session.put(key, payload))
+                .await
+                .unwrap()
+                .unwrap();
+            sent += 1;
+        }
+    }
+    assert!(
+        started.elapsed() < LIMIT,
+        "hostile bytes took {:?}",
+        started.elapsed()
+    );
+    assert!(sent > 500, "{sent}");
+
+    still_works(&client).await;
+    let call = timeout(LIMIT, hostile::remote(&client).add_async(2, 3))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(timeout(LIMIT, call).await.unwrap().unwrap(), 5);
+    assert_eq!(client.pending_async_calls(), 0);
+    stack.stop().await;
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    giocci::codec::encode(value).unwrap()
+}
+
+#[test]
+fn random_arguments_at_the_guest_boundary() {
+    use giocci::protocol::ModuleBlob;
+    use giocci_engine::Runtime;
+
+    let limits = Limits {
+        deadline: Duration::from_millis(200),
+        memory: 32 << 20,
+        ..Limits::default()
+    };
+    let runtime = Runtime::new(limits).unwrap();
+    let module = hostile::module();
+    let blob = ModuleBlob {
+        name: "hostile".into(),
+        digest: module.digest(),
+        wasm: module.wasm().to_vec(),
+    };
+    let compiled = runtime.compile(&blob).unwrap();
+
+    let mut bytes = common::Bytes::seeded(0xab1);
+    let started = Instant::now();
+    let mut calls = 0;
+    // Bounded in count and in time.
+    while calls < 3_000 && started.elapsed() < Duration::from_secs(20) {
+        let n = bytes.next_u64();
+        // Well-formed arguments with random values, then raw random bytes.
+        let well_formed = [
+            ("add", encode(&(n as i64, bytes.next_u64() as i64))),
+            ("echo", encode(&(bytes.any(4_096),))),
+            ("fill", encode(&((n % (1 << 20)) as u32,))),
+            ("hog", encode(&((n % 64) as u32,))),
+            ("recurse", encode(&(n % 100_000,))),
+            ("recurse_wide", encode(&(n % 1_000,))),
+            (
+                "fail",
+                encode(&(String::from_utf8_lossy(&bytes.any(32)).into_owned(),)),
+            ),
+            ("spin", encode(&(n % 10_000_000,))),
+        ];
+        for (function, args) in well_formed {
+            let raw = bytes.any(64);
+            for args in [args, raw] {
+                // Ok or a typed error; never a panic.
+                let _ = runtime.call(
+                    &compiled,
+                    "hostile",
+                    function,
+                    &args,
+                    Duration::from_millis(200),
+                );
+                calls += 1;
+            }
+        }
+    }
+    assert!(calls >= 14, "{calls}");
+    let args = giocci::codec::encode(&(20i64, 22i64)).unwrap();
+    let value = runtime
+        .call(&compiled, "hostile", "add", &args, Duration::from_secs(1))
+        .unwrap();
+    assert_eq!(giocci::codec::decode::<i64>(&value).unwrap(), 42);
 }

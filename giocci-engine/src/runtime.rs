@@ -334,6 +334,11 @@ impl Call<'_> {
                 };
             }
             Some(Trap::StackOverflow) => return RemoteError::StackOverflow { module, function },
+            Some(Trap::MemoryOutOfBounds)
+                if instance.is_some_and(|instance| stack_exhausted(store, instance)) =>
+            {
+                return RemoteError::StackOverflow { module, function };
+            }
             _ => {}
         }
         if trap == Some(Trap::UnreachableCodeReached) {
@@ -418,6 +423,18 @@ fn check_exports(module: &Module) -> Result<HashSet<String>, String> {
             "it does not export the giocci guest ABI: missing {}",
             missing.join(", ")
         ))
+    }
+}
+
+/// Whether the guest's in-memory stack ran out: its stack pointer, if
+/// exported, is below the guard or wrapped around below zero.
+fn stack_exhausted(store: &mut Store<CallState>, instance: &wasmtime::Instance) -> bool {
+    let Some(global) = instance.get_global(&mut *store, abi::STACK_POINTER_EXPORT) else {
+        return false;
+    };
+    match global.get(&mut *store).i32() {
+        Some(pointer) => pointer < 0 || (pointer as u32) < abi::STACK_GUARD_BYTES,
+        None => false,
     }
 }
 

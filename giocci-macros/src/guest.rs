@@ -22,9 +22,12 @@ use crate::model::RemoteModule;
 
 const TARGET: &str = "wasm32-unknown-unknown";
 
+/// Extra compiler flags of every guest: export the stack pointer global.
+const GUEST_RUSTFLAGS: &str = r#"["-C", "link-arg=--export=__stack_pointer"]"#;
+
 /// Changes whenever the generated crate's layout changes, so old cache
 /// entries are not reused.
-const LAYOUT_VERSION: &str = "1";
+const LAYOUT_VERSION: &str = "2";
 
 /// The built guest.
 pub struct Artifact {
@@ -270,7 +273,13 @@ fn run_cargo(dir: &Path, target_dir: &Path, module: &str) -> Result<(), String> 
             .arg(dir.join("Cargo.toml"))
             .arg("--target-dir")
             .arg(target_dir)
-            .args(["--color", "never"]);
+            .args(["--color", "never"])
+            // The engine reads the guest's stack pointer after a trap to
+            // tell a stack overflow from a stray memory access.
+            .args([
+                "--config",
+                &format!("target.{TARGET}.rustflags={GUEST_RUSTFLAGS}"),
+            ]);
         if offline {
             command.arg("--offline");
         }

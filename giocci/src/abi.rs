@@ -9,7 +9,10 @@
 //!   write arguments into;
 //! - `giocci_panic_message() -> i64`, the packed location of the message of
 //!   the last panic, or 0;
-//! - one `giocci_fn_{name}(ptr: i32, len: i32) -> i64` per remote function.
+//! - one `giocci_fn_{name}(ptr: i32, len: i32) -> i64` per remote function;
+//! - optionally `__stack_pointer`, the global holding the top of the stack
+//!   the guest keeps in its linear memory, so that the engine can tell an
+//!   overflow of that stack from any other out-of-bounds access.
 //!
 //! A call writes the arguments, encoded as one tuple with the
 //! [`codec`](crate::codec), into memory reserved by `giocci_alloc`, then
@@ -29,6 +32,13 @@ pub const ABI_VERSION_EXPORT: &str = "giocci_abi_version";
 pub const ALLOC_EXPORT: &str = "giocci_alloc";
 /// Name of the panic message export.
 pub const PANIC_MESSAGE_EXPORT: &str = "giocci_panic_message";
+/// Name of the optional stack pointer export.
+pub const STACK_POINTER_EXPORT: &str = "__stack_pointer";
+
+/// A stack pointer below this many bytes after an out-of-bounds trap means
+/// the guest's in-memory stack overflowed (it grows down towards 0).
+pub const STACK_GUARD_BYTES: u32 = 4_096;
+
 /// Prefix of each function's entry export.
 pub const FUNCTION_EXPORT_PREFIX: &str = "giocci_fn_";
 

@@ -11,6 +11,69 @@ use tokio::time::timeout;
 /// Every await in the tests ends within this bound.
 pub const LIMIT: Duration = Duration::from_secs(60);
 
+/// A small deterministic generator of test bytes (xorshift64*).
+#[derive(Debug, Clone)]
+pub struct Bytes(u64);
+
+impl Bytes {
+    pub fn seeded(seed: u64) -> Self {
+        Bytes(seed.max(1))
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// `len` random bytes.
+    pub fn fill(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next_u64() as u8).collect()
+    }
+
+    /// Random bytes of a random length below `max`.
+    pub fn any(&mut self, max: usize) -> Vec<u8> {
+        let len = (self.next_u64() % max as u64) as usize;
+        self.fill(len)
+    }
+
+    /// Variations of a valid encoding: truncated, extended, with flipped
+    /// bytes and with an inflated length prefix.
+    pub fn mutations(&mut self, valid: &[u8]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for cut in (0..valid.len()).step_by((valid.len() / 16).max(1)) {
+            out.push(valid[..cut].to_vec());
+        }
+        for extra in [1, 7, 300] {
+            let mut longer = valid.to_vec();
+            longer.extend(self.fill(extra));
+            out.push(longer);
+        }
+        for _ in 0..16 {
+            let mut flipped = valid.to_vec();
+            if !flipped.is_empty() {
+                let at = (self.next_u64() % flipped.len() as u64) as usize;
+                flipped[at] ^= (self.next_u64() as u8) | 1;
+            }
+            out.push(flipped);
+        }
+        // A varint length claiming u64::MAX - 1 bytes, wherever it lands.
+        for at in [0, 1, valid.len() / 2] {
+            let mut inflated = valid.to_vec();
+            let at = at.min(inflated.len());
+            inflated.splice(
+                at..at,
+                [253u8].into_iter().chain((u64::MAX - 1).to_le_bytes()),
+            );
+            out.push(inflated);
+        }
+        out
+    }
+}
+
 /// Opens a client from `builder` and registers it.
 pub async fn open_registered(builder: giocci::ClientBuilder) -> giocci::Client {
     let client = timeout(LIMIT, builder.open())
