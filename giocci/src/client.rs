@@ -2,6 +2,7 @@
 
 mod builder;
 mod calls;
+mod engines;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -67,6 +68,8 @@ struct Inner {
     registered: AtomicBool,
     next_exec_id: AtomicU64,
     results: tokio::sync::OnceCell<calls::Results>,
+    /// `None` when the client asks the relay before every call.
+    engines: Option<Arc<engines::EngineCache>>,
 }
 
 impl Client {
@@ -173,14 +176,31 @@ impl Client {
     {
         const OP: &str = "exec_func";
         let deadline = self.deadline(Some(timeout));
-        let (engine, request) = self.prepare(OP, module, function, args, deadline).await?;
+        let mut request = self.prepare(OP, module, function, args)?;
+        let (mut engine, mut cached) = self.engine_for(module, deadline).await?;
 
-        let key = self.inner.keys.exec_func(&engine);
-        let target = Target {
-            component: Component::Engine,
-            name: &engine,
+        let result: ExecResult = loop {
+            request.deadline_ms = engine_deadline(deadline);
+            let key = self.inner.keys.exec_func(&engine);
+            let target = Target {
+                component: Component::Engine,
+                name: &engine,
+            };
+            match self.request(OP, target, key, &request, deadline).await {
+                Ok(result) => break result,
+                Err(err) if engines::engine_unfit(&err) => {
+                    self.forget_engine(module, &engine);
+                    // An engine remembered from earlier may be gone: ask the
+                    // relay once for another.
+                    if !(cached && engines::worth_retrying(&err)) {
+                        return Err(err);
+                    }
+                    debug!(%engine, error = %err, "remembered engine failed; asking the relay");
+                    (engine, cached) = (self.inquiry_engine(module, deadline).await?, false);
+                }
+                Err(err) => return Err(err),
+            }
         };
-        let result: ExecResult = self.request(OP, target, key, &request, deadline).await?;
         debug!(client = %self.inner.name, %engine, module, function, exec_id = request.exec_id, "call returned");
 
         codec::decode(&result.value).map_err(|source| Error::Decode {
@@ -227,7 +247,9 @@ impl Client {
         const OP: &str = "exec_func_async";
         let deadline = self.deadline(Some(timeout));
         let results = self.results().await?;
-        let (engine, request) = self.prepare(OP, module, function, args, deadline).await?;
+        let mut request = self.prepare(OP, module, function, args)?;
+        let (engine, _) = self.engine_for(module, deadline).await?;
+        request.deadline_ms = engine_deadline(deadline);
         let payload = codec::encode(&request).map_err(|source| Error::Encode {
             operation: OP,
             source,
@@ -248,6 +270,11 @@ impl Client {
                 source,
             })?;
         debug!(client = %self.inner.name, %engine, module, function, exec_id = request.exec_id, "call sent");
+        let forget = self
+            .inner
+            .engines
+            .as_ref()
+            .map(|cache| (Arc::clone(cache), module.to_owned()));
         Ok(AsyncCall::new(
             request.exec_id,
             engine,
@@ -255,6 +282,7 @@ impl Client {
             deadline.remaining(),
             receiver,
             pending,
+            forget,
         ))
     }
 
@@ -320,32 +348,49 @@ impl Client {
             .await
     }
 
-    /// What every call does first: checks registration, encodes the
-    /// arguments and asks the relay for an engine.
-    async fn prepare<A>(
+    /// What every call does first: checks registration and encodes the
+    /// arguments into a request.
+    fn prepare<A>(
         &self,
         operation: &'static str,
         module: &str,
         function: &str,
         args: &A,
-        deadline: Deadline,
-    ) -> Result<(String, ExecFunc)>
+    ) -> Result<ExecFunc>
     where
         A: Serialize + ?Sized,
     {
         self.ensure_registered(operation)?;
         let args = codec::encode(args).map_err(|source| Error::Encode { operation, source })?;
         check_size(operation, "arguments", args.len(), self.inner.limits.args)?;
-        let engine = self.inquiry_engine(module, deadline).await?;
-        let request = ExecFunc {
+        Ok(ExecFunc {
             client: self.inner.name.clone(),
             exec_id: self.inner.next_exec_id.fetch_add(1, Ordering::Relaxed),
             module: module.to_owned(),
             function: function.to_owned(),
             args,
-            deadline_ms: millis(deadline.remaining()),
-        };
-        Ok((engine, request))
+            deadline_ms: 0,
+        })
+    }
+
+    /// The engine for `module`: the one remembered, if any (`true`), or the
+    /// relay's pick.
+    async fn engine_for(&self, module: &str, deadline: Deadline) -> Result<(String, bool)> {
+        if let Some(engine) = self
+            .inner
+            .engines
+            .as_ref()
+            .and_then(|cache| cache.get(module))
+        {
+            return Ok((engine, true));
+        }
+        Ok((self.inquiry_engine(module, deadline).await?, false))
+    }
+
+    fn forget_engine(&self, module: &str, engine: &str) {
+        if let Some(cache) = &self.inner.engines {
+            cache.forget(module, engine);
+        }
     }
 
     /// Asks the relay which engine should run a call of `module`.
@@ -356,8 +401,13 @@ impl Client {
             module: module.to_owned(),
         };
         let key = self.inner.keys.inquiry_engine(&self.inner.relay);
-        self.request(OP, self.relay_target(), key, &request, deadline)
-            .await
+        let engine: String = self
+            .request(OP, self.relay_target(), key, &request, deadline)
+            .await?;
+        if let Some(cache) = &self.inner.engines {
+            cache.insert(module, &engine);
+        }
+        Ok(engine)
     }
 
     /// Closes the Zenoh session. Other clones of this client stop working.
@@ -414,6 +464,16 @@ impl Client {
         )
         .await
     }
+}
+
+/// How long past the caller's own timeout the engine may run a call: the
+/// caller's timeout fires first and reports [`Error::Timeout`], and the
+/// engine stops the abandoned call shortly after.
+const ENGINE_DEADLINE_GRACE: Duration = Duration::from_millis(250);
+
+/// The deadline the engine is asked to enforce for a call.
+fn engine_deadline(deadline: Deadline) -> u64 {
+    millis(deadline.remaining() + ENGINE_DEADLINE_GRACE)
 }
 
 /// Refuses a payload over its limit before it is sent.

@@ -26,6 +26,7 @@ pub struct ClientBuilder {
     key_prefix: Option<String>,
     timeout: Duration,
     limits: PayloadLimits,
+    cache_engines: bool,
     zenoh: ZenohOptions,
     session: Option<zenoh::Session>,
 }
@@ -38,6 +39,7 @@ impl ClientBuilder {
             key_prefix: None,
             timeout: DEFAULT_TIMEOUT,
             limits: PayloadLimits::default(),
+            cache_engines: true,
             zenoh: ZenohOptions {
                 mode: Some(Mode::Client),
                 ..ZenohOptions::default()
@@ -69,6 +71,16 @@ impl ClientBuilder {
     /// [`PayloadLimits`]); larger ones are refused before anything is sent.
     pub fn payload_limits(mut self, limits: PayloadLimits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Whether to remember the engine the relay picks for each module and
+    /// send later calls of that module straight to it (the default), asking
+    /// the relay again only when that engine fails. With `false`, every call
+    /// asks the relay first, which spreads calls over the engines round
+    /// robin at the cost of one more round trip per call.
+    pub fn cache_engines(mut self, cache: bool) -> Self {
+        self.cache_engines = cache;
         self
     }
 
@@ -138,6 +150,7 @@ impl ClientBuilder {
                 registered: AtomicBool::new(false),
                 next_exec_id: AtomicU64::new(first_exec_id()),
                 results: tokio::sync::OnceCell::new(),
+                engines: self.cache_engines.then(Default::default),
             }),
         })
     }

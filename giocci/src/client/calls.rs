@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
+use super::engines::{EngineCache, engine_unfit};
 use crate::codec;
 use crate::error::{Component, Error, Result};
 use crate::protocol::{AsyncResult, ExecResult, Reply};
@@ -122,6 +123,8 @@ pub struct AsyncCall<R> {
     timeout: Duration,
     receiver: oneshot::Receiver<AsyncResult>,
     sleep: Pin<Box<tokio::time::Sleep>>,
+    /// Where to forget the engine if the call shows it unfit.
+    forget: Option<(Arc<EngineCache>, String)>,
     _pending: Pending,
     _result: PhantomData<fn() -> R>,
 }
@@ -136,8 +139,10 @@ impl<R> AsyncCall<R> {
         remaining: Duration,
         receiver: oneshot::Receiver<AsyncResult>,
         pending: Pending,
+        forget: Option<(Arc<EngineCache>, String)>,
     ) -> Self {
         AsyncCall {
+            forget,
             exec_id,
             engine,
             timeout,
@@ -159,6 +164,14 @@ impl<R> AsyncCall<R> {
     }
 }
 
+impl<R> AsyncCall<R> {
+    fn forget_engine(&self) {
+        if let Some((cache, module)) = &self.forget {
+            cache.forget(module, &self.engine);
+        }
+    }
+}
+
 impl<R: DeserializeOwned> Future for AsyncCall<R> {
     type Output = Result<R>;
 
@@ -166,7 +179,15 @@ impl<R: DeserializeOwned> Future for AsyncCall<R> {
         const OP: &str = "exec_func_async";
         if let Poll::Ready(received) = Pin::new(&mut self.receiver).poll(cx) {
             return Poll::Ready(match received {
-                Ok(result) => unwrap_result(result.reply, &result.engine),
+                Ok(result) => {
+                    let value = unwrap_result(result.reply, &result.engine);
+                    if let Err(err) = &value
+                        && engine_unfit(err)
+                    {
+                        self.forget_engine();
+                    }
+                    value
+                }
                 Err(_) => Err(Error::Remote {
                     operation: OP,
                     component: Component::Engine,
@@ -176,6 +197,8 @@ impl<R: DeserializeOwned> Future for AsyncCall<R> {
             });
         }
         if self.sleep.as_mut().poll(cx).is_ready() {
+            // The engine may be gone: the next call asks the relay again.
+            self.forget_engine();
             return Poll::Ready(Err(Error::Timeout {
                 operation: OP,
                 component: Component::Engine,

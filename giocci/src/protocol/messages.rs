@@ -99,8 +99,8 @@ pub struct ExecFunc {
     /// The arguments, encoded as one tuple with the codec.
     #[serde(with = "codec::bytes")]
     pub args: Vec<u8>,
-    /// How long the caller will wait, in milliseconds: the engine stops the
-    /// call then, or earlier if its own deadline is shorter.
+    /// How long the engine may run the call, in milliseconds: about as long
+    /// as the caller waits. The engine's own deadline applies if shorter.
     pub deadline_ms: u64,
 }
 
