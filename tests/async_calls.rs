@@ -220,3 +220,51 @@ async fn without_an_engine_sync_and_async_calls_fail_at_once() {
     assert_eq!(client.pending_async_calls(), 0);
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_is_remembered_until_it_fails() {
+    let stack = Embedded::builder().without_engine().start();
+    let mut stack = timeout(LIMIT, stack).await.unwrap().unwrap();
+    timeout(LIMIT, stack.start_engine("engine-a"))
+        .await
+        .unwrap()
+        .unwrap();
+    timeout(LIMIT, stack.start_engine("engine-b"))
+        .await
+        .unwrap()
+        .unwrap();
+
+    async fn engines_used(client: &giocci::Client, calls: i64) -> HashSet<String> {
+        let mut used = HashSet::new();
+        for i in 0..calls {
+            let call = shapes::remote(client).add_async(i, i).await.unwrap();
+            used.insert(call.engine().to_owned());
+            assert_eq!(timeout(LIMIT, call).await.unwrap().unwrap(), 2 * i);
+        }
+        used
+    }
+
+    // Without the cache every call asks the relay, which takes turns.
+    let asking = open_ready(stack.client("asking").cache_engines(false)).await;
+    assert_eq!(engines_used(&asking, 6).await.len(), 2);
+
+    // With it, the first pick serves every later call.
+    let client = ready(&stack, "remembering", Duration::from_secs(10)).await;
+    let used = engines_used(&client, 6).await;
+    assert_eq!(used.len(), 1, "{used:?}");
+    let first = used.into_iter().next().unwrap();
+
+    // When that engine goes, the next call falls back to the relay's pick.
+    stack.stop_engine(&first).await;
+    assert_eq!(
+        timeout(LIMIT, shapes::remote(&client).add(2, 2))
+            .await
+            .unwrap()
+            .unwrap(),
+        4
+    );
+    let now = engines_used(&client, 3).await;
+    assert_eq!(now.len(), 1);
+    assert!(!now.contains(&first), "{now:?} still uses {first}");
+    stack.stop().await;
+}
