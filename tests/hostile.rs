@@ -440,7 +440,7 @@ async fn malformed_modules_are_refused_when_saved() {
     let cases = [
         (
             Module::from_wasm("junk", b"this is not wasm".to_vec()).unwrap(),
-            "save_module: module 'junk' was refused; not a valid WebAssembly module",
+            "save_module: module 'junk' was refused; it is not a WebAssembly module",
         ),
         (
             wat("empty", "(module)"),
@@ -481,8 +481,8 @@ async fn malformed_modules_are_refused_when_saved() {
                     (func (export "giocci_abi_version") (result i32) i32.const 1)
                     (func (export "giocci_alloc") (param i32) (result i32) i32.const 0))"#,
             ),
-            "save_module: module 'greedy' was refused; cannot be instantiated within the \
-             engine's limits",
+            "save_module: module 'greedy' was refused; it does not compile within the engine's \
+             limits: module memory does not fit",
         ),
     ];
     for (module, expected) in cases {

@@ -12,10 +12,18 @@ use std::time::Duration;
 use giocci::abi;
 use giocci::protocol::{ModuleBlob, RemoteError};
 use wasmtime::{
-    Config, Engine, ExternType, InstancePre, Linker, Module, ResourceLimiter, Store, Trap, ValType,
+    Config, Engine, ExternType, InstanceAllocationStrategy, InstancePre, Linker, Module,
+    PoolingAllocationConfig, ResourceLimiter, Store, Trap, ValType,
 };
 
 use crate::limits::{DEADLINE_TICK, Limits};
+
+/// Instance slots beyond one per running call: for checking modules as
+/// they are saved, and for callers that use the runtime directly.
+const POOL_SPARE_SLOTS: usize = 8;
+
+/// Linear memory kept mapped between the calls that use a pool slot.
+const KEEP_RESIDENT_BYTES: usize = 1 << 20;
 
 /// Most table elements an instance may have. Rust guests use one small
 /// table for indirect calls.
@@ -74,12 +82,19 @@ impl ResourceLimiter for CallState {
 
 /// The wasmtime engine, the modules compiled with it by digest, and the
 /// limits every call runs under.
-#[derive(Debug)]
 pub struct Runtime {
     engine: Engine,
     linker: Linker<CallState>,
     compiled: Mutex<HashMap<[u8; 32], Arc<Compiled>>>,
     limits: Limits,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Runtime {
@@ -90,6 +105,19 @@ impl Runtime {
         config.epoch_interruption(true);
         config.consume_fuel(limits.fuel.is_some());
         config.max_wasm_stack(limits.stack);
+        // Instances come from a pool of slots reserved up front, so a call
+        // does not map and unmap its memory: slots only get reset.
+        let slots =
+            u32::try_from(limits.max_running.saturating_add(POOL_SPARE_SLOTS)).unwrap_or(u32::MAX);
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_core_instances(slots)
+            .total_memories(slots)
+            .total_tables(slots)
+            .max_memory_size(limits.memory)
+            // Zeroing the first pages with memset on reset spares the next
+            // call the page faults that an madvise reset costs.
+            .linear_memory_keep_resident(KEEP_RESIDENT_BYTES);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine =
             Engine::new(&config).map_err(|err| format!("cannot configure wasmtime: {err}"))?;
 
@@ -139,8 +167,16 @@ impl Runtime {
             return Err(refuse("its digest does not match its bytes".into()));
         }
 
-        let module = Module::new(&self.engine, &blob.wasm)
-            .map_err(|err| refuse(format!("not a valid WebAssembly module: {err}")))?;
+        if !blob.wasm.starts_with(b"\0asm") {
+            return Err(refuse("it is not a WebAssembly module".into()));
+        }
+        // Malformed code and memories larger than the engine allows both
+        // fail here.
+        let module = Module::new(&self.engine, &blob.wasm).map_err(|err| {
+            refuse(format!(
+                "it does not compile within the engine's limits: {err}"
+            ))
+        })?;
         if let Some(import) = module.imports().next() {
             return Err(refuse(format!(
                 "it imports `{}::{}`, and engines provide no imports",
@@ -189,9 +225,6 @@ impl Runtime {
         args: &[u8],
         deadline: Duration,
     ) -> Result<Vec<u8>, RemoteError> {
-        let failed = |detail: String| RemoteError::Failed {
-            detail: format!("{module}::{function} could not run; {detail}"),
-        };
         if args.len() > self.limits.payload.args {
             return Err(RemoteError::PayloadTooLarge {
                 what: "arguments".into(),
@@ -207,62 +240,7 @@ impl Runtime {
             deadline,
         };
 
-        let mut store = self.store(deadline);
-        let instance = compiled
-            .pre
-            .instantiate(&mut store)
-            .map_err(|err| call.failure(&mut store, None, &err))?;
-        let memory = instance
-            .get_memory(&mut store, abi::MEMORY)
-            .ok_or_else(|| failed("the module has no memory".into()))?;
-        let alloc = instance
-            .get_typed_func::<u32, u32>(&mut store, abi::ALLOC_EXPORT)
-            .map_err(|err| failed(err.to_string()))?;
-        let entry = instance
-            .get_typed_func::<(u32, u32), u64>(&mut store, &abi::function_export(function))
-            .map_err(|err| failed(err.to_string()))?;
-        let len = u32::try_from(args.len()).map_err(|_| failed("arguments exceed 4 GiB".into()))?;
-
-        let ptr = alloc
-            .call(&mut store, len)
-            .map_err(|err| call.failure(&mut store, Some(&instance), &err))?;
-        memory
-            .write(&mut store, ptr as usize, args)
-            .map_err(|_| failed("the guest allocator returned memory out of bounds".into()))?;
-        let packed = entry
-            .call(&mut store, (ptr, len))
-            .map_err(|err| call.failure(&mut store, Some(&instance), &err))?;
-
-        let (out_ptr, out_len) = abi::unpack(packed);
-        let output = memory
-            .data(&store)
-            .get(out_ptr as usize..out_ptr as usize + out_len as usize)
-            .ok_or_else(|| failed("the guest returned output out of bounds".into()))?;
-        let (tag, rest) = output
-            .split_first()
-            .ok_or_else(|| failed("the guest returned no output".into()))?;
-        match *tag {
-            abi::OUTPUT_OK if rest.len() > self.limits.payload.result => {
-                Err(RemoteError::PayloadTooLarge {
-                    what: "result".into(),
-                    len: rest.len() as u64,
-                    limit: self.limits.payload.result as u64,
-                })
-            }
-            abi::OUTPUT_OK => Ok(rest.to_vec()),
-            abi::OUTPUT_BAD_ARGUMENTS => Err(RemoteError::BadArguments {
-                module: module.to_owned(),
-                function: function.to_owned(),
-                detail: String::from_utf8_lossy(rest).into_owned(),
-            }),
-            abi::OUTPUT_ENCODE_FAILED => Err(failed(format!(
-                "its result could not be encoded: {}",
-                String::from_utf8_lossy(rest)
-            ))),
-            other => Err(failed(format!(
-                "the guest returned unknown output tag {other}"
-            ))),
-        }
+        call.run(&mut self.store(deadline), compiled, args)
     }
 
     /// A store under the engine's limits that traps after `deadline`.
@@ -305,6 +283,75 @@ struct Call<'a> {
 }
 
 impl Call<'_> {
+    /// The call itself, in `store`.
+    fn run(
+        &self,
+        store: &mut Store<CallState>,
+        compiled: &Compiled,
+        args: &[u8],
+    ) -> Result<Vec<u8>, RemoteError> {
+        let (module, function) = (self.module, self.function);
+        let failed = |detail: String| RemoteError::Failed {
+            detail: format!("{module}::{function} could not run; {detail}"),
+        };
+        let call = self;
+        let instance = compiled
+            .pre
+            .instantiate(&mut *store)
+            .map_err(|err| call.failure(store, None, &err))?;
+        let memory = instance
+            .get_memory(&mut *store, abi::MEMORY)
+            .ok_or_else(|| failed("the module has no memory".into()))?;
+        let alloc = instance
+            .get_typed_func::<u32, u32>(&mut *store, abi::ALLOC_EXPORT)
+            .map_err(|err| failed(err.to_string()))?;
+        let entry = instance
+            .get_typed_func::<(u32, u32), u64>(&mut *store, &abi::function_export(function))
+            .map_err(|err| failed(err.to_string()))?;
+        let len = u32::try_from(args.len()).map_err(|_| failed("arguments exceed 4 GiB".into()))?;
+
+        let ptr = alloc
+            .call(&mut *store, len)
+            .map_err(|err| call.failure(store, Some(&instance), &err))?;
+        memory
+            .write(&mut *store, ptr as usize, args)
+            .map_err(|_| failed("the guest allocator returned memory out of bounds".into()))?;
+        let packed = entry
+            .call(&mut *store, (ptr, len))
+            .map_err(|err| call.failure(store, Some(&instance), &err))?;
+
+        let (out_ptr, out_len) = abi::unpack(packed);
+        let output = memory
+            .data(&*store)
+            .get(out_ptr as usize..out_ptr as usize + out_len as usize)
+            .ok_or_else(|| failed("the guest returned output out of bounds".into()))?;
+        let (tag, rest) = output
+            .split_first()
+            .ok_or_else(|| failed("the guest returned no output".into()))?;
+        match *tag {
+            abi::OUTPUT_OK if rest.len() > self.runtime.limits.payload.result => {
+                Err(RemoteError::PayloadTooLarge {
+                    what: "result".into(),
+                    len: rest.len() as u64,
+                    limit: self.runtime.limits.payload.result as u64,
+                })
+            }
+            abi::OUTPUT_OK => Ok(rest.to_vec()),
+            abi::OUTPUT_BAD_ARGUMENTS => Err(RemoteError::BadArguments {
+                module: module.to_owned(),
+                function: function.to_owned(),
+                detail: String::from_utf8_lossy(rest).into_owned(),
+            }),
+            abi::OUTPUT_ENCODE_FAILED => Err(failed(format!(
+                "its result could not be encoded: {}",
+                String::from_utf8_lossy(rest)
+            ))),
+            other => Err(failed(format!(
+                "the guest returned unknown output tag {other}"
+            ))),
+        }
+    }
+
     /// Turns a failure into the error the caller sees: a broken limit, a
     /// panic with its message when the guest recorded one, otherwise the
     /// trap's kind.
