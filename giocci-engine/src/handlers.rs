@@ -26,7 +26,7 @@ pub(crate) struct Shared {
     pub(crate) keys: KeyMap,
     pub(crate) session: zenoh::Session,
     pub(crate) config: EngineConfig,
-    runtime: Runtime,
+    pub(crate) runtime: Runtime,
     /// Each client's modules by name.
     modules: Mutex<HashMap<(String, String), Arc<Compiled>>>,
     /// One permit per call the engine accepts, running or waiting.
@@ -291,6 +291,17 @@ async fn run(shared: &Arc<Shared>, req: ExecFunc) -> Reply<ExecResult> {
             .map_err(|err| RemoteError::Failed {
                 detail: format!("call task failed: {err}"),
             })?
+    };
+    // A call stopped because the engine is shutting down says so.
+    let value = match value {
+        Err(RemoteError::DeadlineExceeded { .. } | RemoteError::Failed { .. })
+            if shared.runtime.interrupted() =>
+        {
+            Err(RemoteError::Failed {
+                detail: format!("engine '{}' is shutting down", shared.name),
+            })
+        }
+        other => other,
     };
     debug!(ok = value.is_ok(), "call finished");
     Ok(ExecResult {

@@ -194,12 +194,23 @@ impl Engine {
     /// [`stop`](Engine::stop) with its own grace period.
     pub async fn stop_within(self, grace: Duration) {
         info!(engine = %self.shared.name, "engine stopping");
-        join_all(
+        let runtime = &self.shared;
+        let shutdowns = join_all(
             self.services
                 .into_iter()
                 .map(|service| service.shutdown(grace)),
-        )
-        .await;
+        );
+        // Calls still running when the grace period ends are stopped, so
+        // that their callers hear why.
+        let interrupt = async {
+            tokio::time::sleep(grace).await;
+            runtime.runtime.interrupt_all();
+            std::future::pending::<()>().await
+        };
+        tokio::select! {
+            _ = shutdowns => {}
+            () = interrupt => {}
+        }
         info!(engine = %self.shared.name, "engine stopped");
     }
 }

@@ -6,6 +6,7 @@
 //! memory, and a call that is stopped leaves nothing behind.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -87,6 +88,8 @@ pub struct Runtime {
     linker: Linker<CallState>,
     compiled: Mutex<HashMap<[u8; 32], Arc<Compiled>>>,
     limits: Limits,
+    /// Set once every running call has been told to stop.
+    interrupted: AtomicBool,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -138,7 +141,24 @@ impl Runtime {
             engine,
             compiled: Mutex::default(),
             limits,
+            interrupted: AtomicBool::new(false),
         })
+    }
+
+    /// Stops every call running now, as if each had reached its deadline,
+    /// and every call started later as soon as it begins. For shutting
+    /// down.
+    pub fn interrupt_all(&self) {
+        self.interrupted.store(true, Ordering::SeqCst);
+        // Every deadline lies at most this many ticks ahead.
+        for _ in 0..=ticks(self.limits.deadline) {
+            self.engine.increment_epoch();
+        }
+    }
+
+    /// Whether [`interrupt_all`](Runtime::interrupt_all) was called.
+    pub fn interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::SeqCst)
     }
 
     /// The limits calls run under.
@@ -230,6 +250,11 @@ impl Runtime {
                 what: "arguments".into(),
                 len: args.len() as u64,
                 limit: self.limits.payload.args as u64,
+            });
+        }
+        if self.interrupted() {
+            return Err(RemoteError::Failed {
+                detail: "the engine is shutting down".into(),
             });
         }
         let deadline = deadline.min(self.limits.deadline);
