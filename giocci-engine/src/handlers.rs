@@ -1,7 +1,7 @@
 //! The engine's two keys: modules from the relay, calls from clients.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use giocci::codec;
@@ -28,7 +28,7 @@ pub(crate) struct Shared {
     pub(crate) config: EngineConfig,
     pub(crate) runtime: Runtime,
     /// Each client's modules by name.
-    modules: Mutex<HashMap<(String, String), Arc<Compiled>>>,
+    modules: Mutex<HashMap<String, HashMap<String, Arc<Compiled>>>>,
     /// One permit per call the engine accepts, running or waiting.
     admitted: Arc<Semaphore>,
     /// One permit per call that may run at once.
@@ -56,30 +56,30 @@ impl Shared {
         }
     }
 
-    fn module(&self, client: &str, module: &str) -> Option<Arc<Compiled>> {
-        let modules = self
-            .modules
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, HashMap<String, Arc<Compiled>>>> {
+        self.modules
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        modules
-            .get(&(client.to_owned(), module.to_owned()))
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn module(&self, client: &str, module: &str) -> Option<Arc<Compiled>> {
+        self.lock()
+            .get(client)
+            .and_then(|modules| modules.get(module))
             .cloned()
     }
 
     fn remove_module(&self, client: &str, module: &str) {
-        let mut modules = self
-            .modules
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        modules.remove(&(client.to_owned(), module.to_owned()));
+        if let Some(modules) = self.lock().get_mut(client) {
+            modules.remove(module);
+        }
     }
 
     fn set_module(&self, client: String, module: String, compiled: Arc<Compiled>) {
-        let mut modules = self
-            .modules
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        modules.insert((client, module), compiled);
+        self.lock()
+            .entry(client)
+            .or_default()
+            .insert(module, compiled);
     }
 }
 

@@ -13,8 +13,8 @@ use std::time::Duration;
 use giocci::abi;
 use giocci::protocol::{ModuleBlob, RemoteError};
 use wasmtime::{
-    Config, Engine, ExternType, InstanceAllocationStrategy, InstancePre, Linker, Module,
-    PoolingAllocationConfig, ResourceLimiter, Store, Trap, ValType,
+    Config, Engine, Extern, ExternType, InstanceAllocationStrategy, InstancePre, Linker, Module,
+    ModuleExport, PoolingAllocationConfig, ResourceLimiter, Store, Trap, ValType,
 };
 
 use crate::limits::{DEADLINE_TICK, Limits};
@@ -30,16 +30,20 @@ const KEEP_RESIDENT_BYTES: usize = 1 << 20;
 /// table for indirect calls.
 const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
-/// A module compiled, checked and ready to instantiate.
+/// A module compiled, checked and ready to instantiate, with its exports
+/// looked up once.
 pub struct Compiled {
     pre: InstancePre<CallState>,
-    functions: HashSet<String>,
+    memory: ModuleExport,
+    alloc: ModuleExport,
+    functions: HashMap<String, ModuleExport>,
 }
 
 impl std::fmt::Debug for Compiled {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let functions: Vec<&String> = self.functions.keys().collect();
         f.debug_struct("Compiled")
-            .field("functions", &self.functions)
+            .field("functions", &functions)
             .finish_non_exhaustive()
     }
 }
@@ -47,7 +51,7 @@ impl std::fmt::Debug for Compiled {
 impl Compiled {
     /// Whether the module exports a remote function called `name`.
     pub fn has_function(&self, name: &str) -> bool {
-        self.functions.contains(name)
+        self.functions.contains_key(name)
     }
 }
 
@@ -209,7 +213,20 @@ impl Runtime {
             .linker
             .instantiate_pre(&module)
             .map_err(|err| refuse(format!("cannot be instantiated: {err}")))?;
-        let compiled = Arc::new(Compiled { pre, functions });
+        let export = |name: &str| {
+            module
+                .get_export_index(name)
+                .ok_or_else(|| refuse(format!("it lacks the export `{name}`")))
+        };
+        let compiled = Arc::new(Compiled {
+            pre,
+            memory: export(abi::MEMORY)?,
+            alloc: export(abi::ALLOC_EXPORT)?,
+            functions: functions
+                .into_iter()
+                .map(|name| Ok((name.clone(), export(&abi::function_export(&name))?)))
+                .collect::<Result<_, RemoteError>>()?,
+        });
 
         // A module whose start code, initial memory or version does not fit
         // is refused now rather than at its first call.
@@ -324,14 +341,24 @@ impl Call<'_> {
             .pre
             .instantiate(&mut *store)
             .map_err(|err| call.failure(store, None, &err))?;
-        let memory = instance
-            .get_memory(&mut *store, abi::MEMORY)
+        let export = |store: &mut Store<CallState>, which: &ModuleExport| {
+            instance.get_module_export(&mut *store, which)
+        };
+        let memory = export(store, &compiled.memory)
+            .and_then(Extern::into_memory)
             .ok_or_else(|| failed("the module has no memory".into()))?;
-        let alloc = instance
-            .get_typed_func::<u32, u32>(&mut *store, abi::ALLOC_EXPORT)
+        let alloc = export(store, &compiled.alloc)
+            .and_then(Extern::into_func)
+            .ok_or_else(|| failed("the module has no allocator".into()))?
+            .typed::<u32, u32>(&*store)
             .map_err(|err| failed(err.to_string()))?;
-        let entry = instance
-            .get_typed_func::<(u32, u32), u64>(&mut *store, &abi::function_export(function))
+        let entry = compiled
+            .functions
+            .get(function)
+            .and_then(|which| export(store, which))
+            .and_then(Extern::into_func)
+            .ok_or_else(|| failed("the module has no such function".into()))?
+            .typed::<(u32, u32), u64>(&*store)
             .map_err(|err| failed(err.to_string()))?;
         let len = u32::try_from(args.len()).map_err(|_| failed("arguments exceed 4 GiB".into()))?;
 
