@@ -121,7 +121,7 @@ async fn main() -> anyhow::Result<()> {
     let inputs = lines.iter().map(|line| ((*line).to_owned(),));
     let mut results = remote.stats_stream(inputs);
     while let Some((index, result)) = results.next().await {
-        println!("      line {index}: {} words", result?.words);
+        println!("      line {index}: words = {}", result?.words);
     }
     drop(results);
 

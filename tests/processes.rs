@@ -382,3 +382,27 @@ async fn sigterm_answers_calls_that_outlast_the_grace_period_with_an_error() {
         .expect("engine did not exit");
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn an_engine_with_an_unusable_configuration_fails_at_once() {
+    // Builds the binaries first, so that the timing below is the engine's.
+    let (status, _) = run_to_exit(Binary::Engine, &["--help"], Duration::from_secs(600));
+    assert!(status.success());
+
+    let started = Instant::now();
+    let args = ["--zenoh-config", "/nonexistent/giocci-test.json5"];
+    let (status, stderr) = run_to_exit(Binary::Engine, &args, Duration::from_secs(30));
+    assert!(!status.success());
+    assert!(
+        stderr.contains(
+            "giocci-engine: invalid Zenoh configuration; cannot read /nonexistent/giocci-test.json5"
+        ),
+        "{stderr}"
+    );
+    // Well before the ten seconds it would keep trying an unreachable relay.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}

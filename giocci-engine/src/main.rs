@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use giocci::PayloadLimits;
-use giocci::transport::{DEFAULT_ENDPOINT, Mode};
+use giocci::transport::{DEFAULT_ENDPOINT, Mode, ZenohOptions};
 use giocci_engine::{Engine, EngineConfig, Limits};
 use giocci_relay::cli::{ZenohArgs, close, init_logging, run_service, shutdown_signal};
 
@@ -122,23 +122,32 @@ async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// Opens the session, retrying while its router (usually the relay) is not
-/// reachable yet, for up to `limit`.
+/// reachable yet, for up to `limit`. A configuration that cannot work fails
+/// at once.
 async fn open_when_reachable(
-    options: &giocci::transport::ZenohOptions,
+    options: &ZenohOptions,
     limit: Duration,
 ) -> anyhow::Result<zenoh::Session> {
+    let config = options.to_config()?;
+    let endpoints = match options.connect.is_empty() {
+        true => "the configured endpoints".to_owned(),
+        false => options.connect.join(", "),
+    };
     let started = std::time::Instant::now();
     loop {
-        match options.open().await {
+        match zenoh::open(config.clone()).await {
             Ok(session) => return Ok(session),
-            Err(err) if started.elapsed() >= limit => {
-                anyhow::bail!(
-                    "cannot reach {} within {} ms; the relay may not be running ({err})",
-                    options.connect.join(", "),
-                    limit.as_millis()
-                )
+            // Zenoh's only word for "no router answered".
+            Err(err) if err.to_string().contains("Unable to connect") => {
+                if started.elapsed() >= limit {
+                    anyhow::bail!(
+                        "cannot reach {endpoints} within {} ms; the relay may not be running",
+                        limit.as_millis()
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
             }
-            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+            Err(err) => anyhow::bail!("cannot open a Zenoh session; {err}"),
         }
     }
 }

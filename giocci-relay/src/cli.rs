@@ -12,15 +12,20 @@ pub struct ZenohArgs {
     #[arg(long, env = "GIOCCI_KEY_PREFIX")]
     pub key_prefix: Option<String>,
 
-    /// Zenoh mode of this process: client, peer or router.
+    /// Zenoh mode of this process: client, peer or router [default: router
+    /// for the relay, client for engines, unless --zenoh-config is given].
     #[arg(long)]
     pub mode: Option<Mode>,
 
-    /// Zenoh endpoint to listen on (repeatable), such as tcp/127.0.0.1:7447.
+    /// Zenoh endpoint to listen on (repeatable), such as tcp/127.0.0.1:7447
+    /// [default: tcp/127.0.0.1:7447 for the relay, none for engines, unless
+    /// --zenoh-config is given].
     #[arg(long = "listen", value_name = "ENDPOINT")]
     pub listen: Vec<String>,
 
-    /// Zenoh endpoint to connect to (repeatable), such as tcp/10.0.0.5:7447.
+    /// Zenoh endpoint to connect to (repeatable), such as tcp/10.0.0.5:7447
+    /// [default: none for the relay, tcp/127.0.0.1:7447 for engines, unless
+    /// --zenoh-config is given].
     #[arg(long = "connect", value_name = "ENDPOINT")]
     pub connect: Vec<String>,
 
