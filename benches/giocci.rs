@@ -6,8 +6,8 @@
 //!   Zenoh query and reply of the same sizes, within one session and across
 //!   a loopback TCP link, with the engine already known and with an engine
 //!   inquiry per call;
-//! - `wasm_invoke`: one engine-side call in a fresh instance, against
-//!   calling the same function natively;
+//! - `wasm_invoke`: one engine-side call in a fresh instance (driven by a
+//!   minimal executor), against calling the same function natively;
 //! - `async_throughput`: a stream of asynchronous calls, against a raw Zenoh
 //!   pub/sub echo with the same payloads and as many in flight;
 //! - `payload_size`: synchronous calls with 64 B, 64 KiB and 1 MiB arguments,
@@ -40,6 +40,8 @@ pub mod bench {
         data
     }
 }
+
+const FIVE_SECONDS: Duration = Duration::from_secs(5);
 
 /// Calls in flight in the throughput group, for giocci and the baseline.
 const IN_FLIGHT: usize = 64;
@@ -207,14 +209,8 @@ fn wasm_invoke(c: &mut Criterion) {
     });
     group.bench_function("fresh_instance", |b| {
         b.iter(|| {
-            let out = runtime.call(
-                &compiled,
-                "bench",
-                "add",
-                black_box(&args),
-                Duration::from_secs(5),
-            );
-            black_box(out.expect("call"))
+            let call = runtime.call(&compiled, "bench", "add", black_box(&args), FIVE_SECONDS);
+            black_box(futures::executor::block_on(call).expect("call"))
         })
     });
     group.finish();

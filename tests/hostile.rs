@@ -679,6 +679,10 @@ async fn random_and_crafted_bytes_on_every_key() {
     stack.stop().await;
 }
 
+fn ms(millis: u64) -> Duration {
+    Duration::from_millis(millis)
+}
+
 fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
     giocci::codec::encode(value).unwrap()
 }
@@ -726,21 +730,15 @@ fn random_arguments_at_the_guest_boundary() {
             let raw = bytes.any(64);
             for args in [args, raw] {
                 // Ok or a typed error; never a panic.
-                let _ = runtime.call(
-                    &compiled,
-                    "hostile",
-                    function,
-                    &args,
-                    Duration::from_millis(200),
-                );
+                let call = runtime.call(&compiled, "hostile", function, &args, ms(200));
+                let _ = futures::executor::block_on(call);
                 calls += 1;
             }
         }
     }
     assert!(calls >= 14, "{calls}");
     let args = giocci::codec::encode(&(20i64, 22i64)).unwrap();
-    let value = runtime
-        .call(&compiled, "hostile", "add", &args, Duration::from_secs(1))
-        .unwrap();
+    let value = runtime.call(&compiled, "hostile", "add", &args, Duration::from_secs(1));
+    let value = futures::executor::block_on(value).unwrap();
     assert_eq!(giocci::codec::decode::<i64>(&value).unwrap(), 42);
 }

@@ -10,7 +10,6 @@ use giocci::protocol::{
     validate_name,
 };
 use giocci::protocol::{Service, serve_with};
-use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{debug, info, instrument, warn};
@@ -275,23 +274,10 @@ async fn run(shared: &Arc<Shared>, req: ExecFunc) -> Reply<ExecResult> {
         ..
     } = req;
     let deadline = Duration::from_millis(deadline_ms);
-    let call = move || {
-        state
-            .runtime
-            .call(&compiled, &module, &function, &args, deadline)
-    };
-    // On a multi-threaded runtime the call runs right here, and the runtime
-    // moves its other tasks to another thread meanwhile: that spares the
-    // call two thread handoffs. Elsewhere it goes to the blocking pool.
-    let value = if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
-        tokio::task::block_in_place(call)
-    } else {
-        tokio::task::spawn_blocking(call)
-            .await
-            .map_err(|err| RemoteError::Failed {
-                detail: format!("call task failed: {err}"),
-            })?
-    };
+    let value = state
+        .runtime
+        .call(&compiled, &module, &function, &args, deadline)
+        .await;
     // A call stopped because the engine is shutting down says so.
     let value = match value {
         Err(RemoteError::DeadlineExceeded { .. } | RemoteError::Failed { .. })

@@ -8,13 +8,13 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use giocci::abi;
 use giocci::protocol::{ModuleBlob, RemoteError};
 use wasmtime::{
     Config, Engine, Extern, ExternType, InstanceAllocationStrategy, InstancePre, Linker, Module,
-    ModuleExport, PoolingAllocationConfig, ResourceLimiter, Store, Trap, ValType,
+    ModuleExport, PoolingAllocationConfig, ResourceLimiter, Store, Trap, UpdateDeadline, ValType,
 };
 
 use crate::limits::{DEADLINE_TICK, Limits};
@@ -59,6 +59,31 @@ impl Compiled {
 struct CallState {
     memory_limit: usize,
     memory_denied: bool,
+    stop: Stop,
+}
+
+/// When a call must stop: checked at every deadline tick.
+struct Stop {
+    at: Instant,
+    interrupted: Arc<AtomicBool>,
+}
+
+impl Stop {
+    fn after(deadline: Duration, interrupted: &Arc<AtomicBool>) -> Stop {
+        let now = Instant::now();
+        // A deadline too far to represent is no deadline at all.
+        let at = now
+            .checked_add(deadline)
+            .unwrap_or(now + Duration::from_secs(1 << 32));
+        Stop {
+            at,
+            interrupted: Arc::clone(interrupted),
+        }
+    }
+
+    fn reached(&self) -> bool {
+        self.interrupted.load(Ordering::Relaxed) || Instant::now() >= self.at
+    }
 }
 
 impl ResourceLimiter for CallState {
@@ -93,7 +118,7 @@ pub struct Runtime {
     compiled: Mutex<HashMap<[u8; 32], Arc<Compiled>>>,
     limits: Limits,
     /// Set once every running call has been told to stop.
-    interrupted: AtomicBool,
+    interrupted: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -109,6 +134,9 @@ impl Runtime {
     /// deadline clock until the runtime and its modules are dropped.
     pub fn new(limits: Limits) -> Result<Runtime, String> {
         let mut config = Config::new();
+        // Calls run on fibers that yield to the async executor at every
+        // deadline tick: a long call neither blocks a thread nor needs one
+        // of its own.
         config.epoch_interruption(true);
         config.consume_fuel(limits.fuel.is_some());
         config.max_wasm_stack(limits.stack);
@@ -120,6 +148,7 @@ impl Runtime {
         pool.total_core_instances(slots)
             .total_memories(slots)
             .total_tables(slots)
+            .total_stacks(slots)
             .max_memory_size(limits.memory)
             // Zeroing the first pages with memset on reset spares the next
             // call the page faults that an madvise reset costs.
@@ -145,19 +174,15 @@ impl Runtime {
             engine,
             compiled: Mutex::default(),
             limits,
-            interrupted: AtomicBool::new(false),
+            interrupted: Arc::default(),
         })
     }
 
-    /// Stops every call running now, as if each had reached its deadline,
-    /// and every call started later as soon as it begins. For shutting
+    /// Stops every call running now at its next deadline tick, as if each
+    /// had reached its deadline, and refuses calls from now on. For shutting
     /// down.
     pub fn interrupt_all(&self) {
         self.interrupted.store(true, Ordering::SeqCst);
-        // Every deadline lies at most this many ticks ahead.
-        for _ in 0..=ticks(self.limits.deadline) {
-            self.engine.increment_epoch();
-        }
     }
 
     /// Whether [`interrupt_all`](Runtime::interrupt_all) was called.
@@ -229,17 +254,27 @@ impl Runtime {
         });
 
         // A module whose start code, initial memory or version does not fit
-        // is refused now rather than at its first call.
+        // is refused now rather than at its first call. Compilation runs on
+        // a blocking thread, so waiting for the instance here is fine.
         let mut store = self.store(self.limits.deadline);
-        let instance = compiled.pre.instantiate(&mut store).map_err(|err| {
-            refuse(format!(
-                "cannot be instantiated within the engine's limits: {err}"
-            ))
+        let version = futures::executor::block_on(async {
+            let instance = compiled
+                .pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|err| {
+                    refuse(format!(
+                        "cannot be instantiated within the engine's limits: {err}"
+                    ))
+                })?;
+            let version = instance
+                .get_typed_func::<(), u32>(&mut store, abi::ABI_VERSION_EXPORT)
+                .map_err(|err| refuse(format!("its ABI version cannot be read: {err}")))?;
+            version
+                .call_async(&mut store, ())
+                .await
+                .map_err(|err| refuse(format!("its ABI version cannot be read: {err}")))
         })?;
-        let version = instance
-            .get_typed_func::<(), u32>(&mut store, abi::ABI_VERSION_EXPORT)
-            .and_then(|func| func.call(&mut store, ()))
-            .map_err(|err| refuse(format!("its ABI version cannot be read: {err}")))?;
         if version != abi::VERSION {
             return Err(refuse(format!(
                 "it was built for guest ABI {version}; this engine runs ABI {}",
@@ -253,8 +288,9 @@ impl Runtime {
 
     /// Runs `function` of `compiled` with the encoded `args` in a fresh
     /// instance, for at most `deadline` (capped by the engine's own), and
-    /// returns the encoded result.
-    pub fn call(
+    /// returns the encoded result. The call yields to the executor at every
+    /// deadline tick.
+    pub async fn call(
         &self,
         compiled: &Compiled,
         module: &str,
@@ -282,7 +318,7 @@ impl Runtime {
             deadline,
         };
 
-        call.run(&mut self.store(deadline), compiled, args)
+        call.run(&mut self.store(deadline), compiled, args).await
     }
 
     /// A store under the engine's limits that traps after `deadline`.
@@ -290,10 +326,19 @@ impl Runtime {
         let state = CallState {
             memory_limit: self.limits.memory,
             memory_denied: false,
+            stop: Stop::after(deadline, &self.interrupted),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| state);
-        store.set_epoch_deadline(ticks(deadline));
+        // At every tick: stop the call if its time is up, else let other
+        // tasks run before it goes on.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|context| {
+            Ok(match context.data().stop.reached() {
+                true => UpdateDeadline::Interrupt,
+                false => UpdateDeadline::Yield(1),
+            })
+        });
         if let Some(fuel) = self.limits.fuel {
             // Fuel is on in the engine's configuration whenever it is set.
             let _ = store.set_fuel(fuel);
@@ -308,14 +353,6 @@ impl Runtime {
     }
 }
 
-/// Deadline ticks covering `deadline`, at least one.
-fn ticks(deadline: Duration) -> u64 {
-    let tick = DEADLINE_TICK.as_nanos();
-    u64::try_from(deadline.as_nanos().div_ceil(tick))
-        .unwrap_or(u64::MAX)
-        .max(1)
-}
-
 /// One call, for naming it in errors.
 struct Call<'a> {
     runtime: &'a Runtime,
@@ -326,7 +363,7 @@ struct Call<'a> {
 
 impl Call<'_> {
     /// The call itself, in `store`.
-    fn run(
+    async fn run(
         &self,
         store: &mut Store<CallState>,
         compiled: &Compiled,
@@ -337,10 +374,10 @@ impl Call<'_> {
             detail: format!("{module}::{function} could not run; {detail}"),
         };
         let call = self;
-        let instance = compiled
-            .pre
-            .instantiate(&mut *store)
-            .map_err(|err| call.failure(store, None, &err))?;
+        let instance = match compiled.pre.instantiate_async(&mut *store).await {
+            Ok(instance) => instance,
+            Err(err) => return Err(call.failure(store, None, &err).await),
+        };
         let export = |store: &mut Store<CallState>, which: &ModuleExport| {
             instance.get_module_export(&mut *store, which)
         };
@@ -362,15 +399,17 @@ impl Call<'_> {
             .map_err(|err| failed(err.to_string()))?;
         let len = u32::try_from(args.len()).map_err(|_| failed("arguments exceed 4 GiB".into()))?;
 
-        let ptr = alloc
-            .call(&mut *store, len)
-            .map_err(|err| call.failure(store, Some(&instance), &err))?;
+        let ptr = match alloc.call_async(&mut *store, len).await {
+            Ok(ptr) => ptr,
+            Err(err) => return Err(call.failure(store, Some(&instance), &err).await),
+        };
         memory
             .write(&mut *store, ptr as usize, args)
             .map_err(|_| failed("the guest allocator returned memory out of bounds".into()))?;
-        let packed = entry
-            .call(&mut *store, (ptr, len))
-            .map_err(|err| call.failure(store, Some(&instance), &err))?;
+        let packed = match entry.call_async(&mut *store, (ptr, len)).await {
+            Ok(packed) => packed,
+            Err(err) => return Err(call.failure(store, Some(&instance), &err).await),
+        };
 
         let (out_ptr, out_len) = abi::unpack(packed);
         let output = memory
@@ -407,7 +446,7 @@ impl Call<'_> {
     /// Turns a failure into the error the caller sees: a broken limit, a
     /// panic with its message when the guest recorded one, otherwise the
     /// trap's kind.
-    fn failure(
+    async fn failure(
         &self,
         store: &mut Store<CallState>,
         instance: Option<&wasmtime::Instance>,
@@ -441,7 +480,11 @@ impl Call<'_> {
             _ => {}
         }
         if trap == Some(Trap::UnreachableCodeReached) {
-            if let Some(message) = instance.and_then(|instance| panic_message(store, instance)) {
+            let message = match instance {
+                Some(instance) => panic_message(store, instance).await,
+                None => None,
+            };
+            if let Some(message) = message {
                 return RemoteError::GuestPanicked {
                     module,
                     function,
@@ -538,16 +581,20 @@ fn stack_exhausted(store: &mut Store<CallState>, instance: &wasmtime::Instance) 
 }
 
 /// The message the guest recorded for its last panic, if any.
-fn panic_message(store: &mut Store<CallState>, instance: &wasmtime::Instance) -> Option<String> {
+async fn panic_message(
+    store: &mut Store<CallState>,
+    instance: &wasmtime::Instance,
+) -> Option<String> {
     let read = instance
         .get_typed_func::<(), u64>(&mut *store, abi::PANIC_MESSAGE_EXPORT)
         .ok()?;
     // Reading the message runs guest code: give it a fresh, short budget.
-    store.set_epoch_deadline(ticks(Duration::from_millis(100)));
+    let interrupted = Arc::clone(&store.data().stop.interrupted);
+    store.data_mut().stop = Stop::after(Duration::from_millis(100), &interrupted);
     if store.get_fuel().is_ok() {
         let _ = store.set_fuel(1_000_000);
     }
-    let packed = read.call(&mut *store, ()).ok()?;
+    let packed = read.call_async(&mut *store, ()).await.ok()?;
     if packed == 0 {
         return None;
     }
