@@ -234,8 +234,7 @@ async fn exec_func_async(shared: Arc<Shared>, req: ExecFunc, abandon: impl Futur
     }
 }
 
-/// Runs one call, sync or async, in the blocking pool, once the engine
-/// has a slot for it.
+/// Runs one call, sync or async, once the engine has a slot for it.
 async fn run(shared: &Arc<Shared>, req: ExecFunc) -> Reply<ExecResult> {
     let compiled =
         shared
