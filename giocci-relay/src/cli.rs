@@ -122,8 +122,8 @@ where
         }
     };
     let outcome = runtime.block_on(main);
-    // A call that ignored the grace period may still be running on a
-    // blocking thread; do not wait for it.
+    // A module still compiling may hold a blocking thread; do not wait
+    // for it.
     runtime.shutdown_timeout(EXIT_TIMEOUT);
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
