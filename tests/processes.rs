@@ -10,7 +10,7 @@ use giocci::transport::free_loopback_endpoint;
 use tokio::time::timeout;
 
 mod common;
-use common::processes::{Binary, run_to_exit, start_engine, start_relay};
+use common::processes::{Binary, Service, run_to_exit, start_engine, start_relay};
 use common::{LIMIT, open_registered, shapes};
 
 /// About a second and a half of work for the engine on this machine.
@@ -23,21 +23,31 @@ fn builder(name: &str, relay: &str, endpoint: &str) -> giocci::ClientBuilder {
         .timeout(Duration::from_secs(5))
 }
 
+/// A relay and an engine process named after `tag`, and a registered
+/// client that has saved `shapes`.
+async fn stack(tag: &str, engine_args: &[&str]) -> (Service, Service, giocci::Client) {
+    let endpoint = free_loopback_endpoint().unwrap();
+    let relay_name = format!("relay-{tag}");
+    let relay = start_relay(&relay_name, &endpoint, &[]);
+    let engine = start_engine(
+        &format!("engine-{tag}"),
+        &relay_name,
+        &endpoint,
+        engine_args,
+    );
+    let client = client(&format!("client-{tag}"), &relay_name, &endpoint).await;
+    let saved = timeout(LIMIT, client.save_module(&shapes::module())).await;
+    saved.unwrap().unwrap();
+    (relay, engine, client)
+}
+
 async fn client(name: &str, relay: &str, endpoint: &str) -> giocci::Client {
     open_registered(builder(name, relay, endpoint)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn happy_path_then_the_engine_dies() {
-    let endpoint = free_loopback_endpoint().unwrap();
-    let _relay = start_relay("relay-p1", &endpoint, &[]);
-    let mut engine = start_engine("engine-p1", "relay-p1", &endpoint, &[]);
-
-    let client = client("client-p1", "relay-p1", &endpoint).await;
-    timeout(LIMIT, client.save_module(&shapes::module()))
-        .await
-        .unwrap()
-        .unwrap();
+    let (_relay, mut engine, client) = stack("p1", &[]).await;
     let remote = shapes::remote(&client);
 
     assert_eq!(timeout(LIMIT, remote.add(1, 2)).await.unwrap().unwrap(), 3);
@@ -250,14 +260,7 @@ async fn stacks_with_different_prefixes_never_see_each_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_call_timeout_bounds_a_slow_function() {
-    let endpoint = free_loopback_endpoint().unwrap();
-    let _relay = start_relay("relay-p5", &endpoint, &[]);
-    let _engine = start_engine("engine-p5", "relay-p5", &endpoint, &[]);
-    let client = client("client-p5", "relay-p5", &endpoint).await;
-    timeout(LIMIT, client.save_module(&shapes::module()))
-        .await
-        .unwrap()
-        .unwrap();
+    let (_relay, _engine, client) = stack("p5", &[]).await;
 
     let short = Duration::from_millis(300);
     let started = Instant::now();
@@ -325,14 +328,7 @@ fn invalid_names_are_refused_at_start() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_calls_in_flight_then_exits() {
-    let endpoint = free_loopback_endpoint().unwrap();
-    let _relay = start_relay("relay-p6", &endpoint, &[]);
-    let mut engine = start_engine("engine-p6", "relay-p6", &endpoint, &[]);
-    let client = client("client-p6", "relay-p6", &endpoint).await;
-    timeout(LIMIT, client.save_module(&shapes::module()))
-        .await
-        .unwrap()
-        .unwrap();
+    let (_relay, mut engine, client) = stack("p6", &[]).await;
     let slow = tokio::spawn(async move {
         let remote = shapes::remote(&client).with_timeout(Duration::from_secs(30));
         remote.spin(SLOW_ROUNDS / 2).await
@@ -351,19 +347,7 @@ async fn sigterm_finishes_calls_in_flight_then_exits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_answers_calls_that_outlast_the_grace_period_with_an_error() {
-    let endpoint = free_loopback_endpoint().unwrap();
-    let _relay = start_relay("relay-p7", &endpoint, &[]);
-    let mut engine = start_engine(
-        "engine-p7",
-        "relay-p7",
-        &endpoint,
-        &["--shutdown-grace-ms", "100"],
-    );
-    let client = client("client-p7", "relay-p7", &endpoint).await;
-    timeout(LIMIT, client.save_module(&shapes::module()))
-        .await
-        .unwrap()
-        .unwrap();
+    let (_relay, mut engine, client) = stack("p7", &["--shutdown-grace-ms", "100"]).await;
     let slow = tokio::spawn(async move {
         let remote = shapes::remote(&client).with_timeout(Duration::from_secs(30));
         remote.spin(SLOW_ROUNDS * 2).await

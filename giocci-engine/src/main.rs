@@ -66,11 +66,6 @@ struct Args {
     #[arg(long, default_value_t = giocci::limits::DEFAULT_MAX_RESULT_BYTES)]
     max_result_bytes: usize,
 
-    /// On SIGINT or SIGTERM, how long requests in flight may take to
-    /// finish before they are answered with an error, in milliseconds.
-    #[arg(long, default_value_t = 5_000)]
-    shutdown_grace_ms: u64,
-
     #[command(flatten)]
     zenoh: ZenohArgs,
 }
@@ -114,9 +109,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
 
     shutdown_signal().await;
-    engine
-        .stop_within(Duration::from_millis(args.shutdown_grace_ms))
-        .await;
+    engine.stop_within(args.zenoh.shutdown_grace()).await;
     close(session).await;
     Ok(())
 }

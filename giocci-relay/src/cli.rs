@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use giocci::transport::{Mode, ZenohOptions};
 
-/// Zenoh flags.
+/// The flags both binaries share: Zenoh and shutdown.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ZenohArgs {
     /// Prefix of every key; relay, engines and clients must agree on it.
@@ -33,9 +33,19 @@ pub struct ZenohArgs {
     /// applied. Multicast scouting is always turned off.
     #[arg(long, value_name = "FILE")]
     pub zenoh_config: Option<PathBuf>,
+
+    /// On SIGINT or SIGTERM, how long requests in flight may take to
+    /// finish before they are answered with an error, in milliseconds.
+    #[arg(long, default_value_t = 5_000)]
+    pub shutdown_grace_ms: u64,
 }
 
 impl ZenohArgs {
+    /// The shutdown grace period.
+    pub fn shutdown_grace(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.shutdown_grace_ms)
+    }
+
     /// The Zenoh options, with `mode`, `listen` and `connect` as defaults for
     /// what the flags and the file leave unset.
     pub fn options(&self, mode: Mode, listen: &[&str], connect: &[&str]) -> ZenohOptions {

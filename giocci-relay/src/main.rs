@@ -5,7 +5,6 @@
 //! engines and clients on this machine connect to it directly.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
 use giocci::transport::{DEFAULT_ENDPOINT, Mode};
@@ -22,11 +21,6 @@ struct Args {
     /// The largest module the relay stores, in bytes.
     #[arg(long, default_value_t = giocci::limits::DEFAULT_MAX_MODULE_BYTES)]
     max_module_bytes: usize,
-
-    /// On SIGINT or SIGTERM, how long requests in flight may take to
-    /// finish before they are answered with an error, in milliseconds.
-    #[arg(long, default_value_t = 5_000)]
-    shutdown_grace_ms: u64,
 
     #[command(flatten)]
     zenoh: ZenohArgs,
@@ -59,9 +53,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
 
     shutdown_signal().await;
-    relay
-        .stop_within(Duration::from_millis(args.shutdown_grace_ms))
-        .await;
+    relay.stop_within(args.zenoh.shutdown_grace()).await;
     close(session).await;
     Ok(())
 }
