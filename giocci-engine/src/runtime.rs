@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use giocci::abi;
 use giocci::protocol::{ModuleBlob, RemoteError};
 use wasmtime::{
-    Config, Engine, Extern, ExternType, InstanceAllocationStrategy, InstancePre, Linker, Module,
-    ModuleExport, PoolingAllocationConfig, ResourceLimiter, Store, Trap, UpdateDeadline, ValType,
+    Config, Enabled, Engine, Extern, ExternType, InstanceAllocationStrategy, InstancePre, Linker,
+    Module, ModuleExport, PoolingAllocationConfig, ResourceLimiter, Store, Trap, UpdateDeadline,
+    ValType,
 };
 
 use crate::limits::{DEADLINE_TICK, Limits};
@@ -25,6 +26,9 @@ const POOL_SPARE_SLOTS: usize = 8;
 
 /// Linear memory kept mapped between the calls that use a pool slot.
 const KEEP_RESIDENT_BYTES: usize = 1 << 20;
+
+/// Table memory kept mapped between the calls that use a pool slot.
+const TABLE_KEEP_RESIDENT_BYTES: usize = 64 << 10;
 
 /// Most table elements an instance may have. Rust guests use one small
 /// table for indirect calls.
@@ -151,8 +155,12 @@ impl Runtime {
             .total_stacks(slots)
             .max_memory_size(limits.memory)
             // Zeroing the first pages with memset on reset spares the next
-            // call the page faults that an madvise reset costs.
-            .linear_memory_keep_resident(KEEP_RESIDENT_BYTES);
+            // call the page faults that an madvise reset costs. Where the
+            // kernel can tell (Linux 6.7 and later), only the pages a call
+            // wrote are reset.
+            .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+            .table_keep_resident(TABLE_KEEP_RESIDENT_BYTES)
+            .pagemap_scan(Enabled::Auto);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine =
             Engine::new(&config).map_err(|err| format!("cannot configure wasmtime: {err}"))?;

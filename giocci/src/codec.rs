@@ -55,6 +55,13 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
         .map_err(|err| CodecError::Encode(err.to_string()))
 }
 
+/// Encodes `value` at the end of `out`.
+pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    bincode::serde::encode_into_std_write(value, out, standard())
+        .map(drop)
+        .map_err(|err| CodecError::Encode(err.to_string()))
+}
+
 /// Decodes a `T` that must span all of `bytes`.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     decode_with_limit(bytes, MAX_MESSAGE_BYTES)

@@ -4,6 +4,8 @@
 //! `guest` feature, calls [`exports!`](crate::guest_exports) once and wraps each
 //! remote function with [`entry`]. Nothing here is meant to be called by hand.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::{Cell, UnsafeCell};
 use std::sync::{Mutex, Once};
 
 use serde::Serialize;
@@ -15,10 +17,22 @@ use crate::codec;
 static PANIC_MESSAGE: Mutex<Option<Box<[u8]>>> = Mutex::new(None);
 static PANIC_HOOK: Once = Once::new();
 
-/// Reserves `len` zeroed bytes and leaks them to the caller.
+/// Reserves `len` bytes for the engine to write into and leaks them to the
+/// caller. The bytes are not zeroed: the engine overwrites all of them.
 pub fn alloc(len: u32) -> u32 {
-    let buffer = vec![0u8; len as usize].into_boxed_slice();
-    Box::into_raw(buffer).cast::<u8>() as usize as u32
+    let Ok(layout) = Layout::array::<u8>(len as usize) else {
+        panic!("cannot reserve {len} bytes for arguments");
+    };
+    if layout.size() == 0 {
+        // What an empty boxed slice points to.
+        return std::ptr::NonNull::<u8>::dangling().as_ptr() as usize as u32;
+    }
+    // SAFETY: the layout is not zero-sized.
+    let ptr = unsafe { std::alloc::alloc(layout) };
+    if ptr.is_null() {
+        std::alloc::handle_alloc_error(layout);
+    }
+    ptr as usize as u32
 }
 
 /// Frees memory returned by [`alloc`] or by an entry.
@@ -64,11 +78,9 @@ where
     let output = match codec::decode::<A>(&input) {
         Ok(args) => {
             drop(input);
-            match codec::encode(&function(args)) {
-                Ok(mut value) => {
-                    value.insert(0, abi::OUTPUT_OK);
-                    value
-                }
+            let mut output = vec![abi::OUTPUT_OK];
+            match codec::encode_into(&function(args), &mut output) {
+                Ok(()) => output,
                 Err(err) => tagged(abi::OUTPUT_ENCODE_FAILED, &err.to_string()),
             }
         }
@@ -97,13 +109,154 @@ fn record_panic(info: &std::panic::PanicHookInfo<'_>) {
     *guard = Some(message.into_bytes().into_boxed_slice());
 }
 
+/// Bytes of the region that serves a call's first allocations.
+const REGION_BYTES: usize = 256 << 10;
+
+/// Room for the first allocations of a call, in the module's initial memory.
+#[repr(C, align(16))]
+struct Region(UnsafeCell<[u8; REGION_BYTES]>);
+
+// SAFETY: guests are single-threaded WebAssembly; nothing else can touch
+// the region.
+unsafe impl Sync for Region {}
+
+/// Zero-initialised, so it takes no space in the module and is part of the
+/// memory every instance starts with.
+static REGION: Region = Region(UnsafeCell::new([0; REGION_BYTES]));
+
+/// The guest's global allocator: serves allocations from a region that is
+/// part of the module's initial memory while it has room, and from the
+/// standard allocator after that.
+///
+/// Every call runs in a fresh instance, so the region only has to last one
+/// call: it hands out memory in order and takes back only the most recent
+/// block. Memory freed out of order inside the region is reused by the next
+/// call, not this one, which costs a long-running call at most the region's
+/// size. In exchange a small call never grows its memory, and growing is
+/// what makes an engine remap memory around a call.
+#[derive(Debug)]
+pub struct CallAllocator {
+    /// Bytes of the region handed out so far, from its start.
+    used: Cell<usize>,
+}
+
+// SAFETY: as for `Region`.
+unsafe impl Sync for CallAllocator {}
+
+impl CallAllocator {
+    /// An allocator with the whole region free.
+    pub const fn new() -> CallAllocator {
+        CallAllocator { used: Cell::new(0) }
+    }
+
+    fn base() -> usize {
+        REGION.0.get() as usize
+    }
+
+    /// The offset of `ptr` in the region, if it lies there.
+    fn offset_of(ptr: *mut u8) -> Option<usize> {
+        (ptr as usize)
+            .checked_sub(Self::base())
+            .filter(|offset| *offset < REGION_BYTES)
+    }
+
+    /// A block from the region, if it has room.
+    fn take(&self, layout: Layout) -> Option<*mut u8> {
+        let base = Self::base();
+        let start = (base + self.used.get()).checked_next_multiple_of(layout.align())? - base;
+        let end = start.checked_add(layout.size())?;
+        if end > REGION_BYTES {
+            return None;
+        }
+        self.used.set(end);
+        Some((base + start) as *mut u8)
+    }
+}
+
+impl Default for CallAllocator {
+    fn default() -> Self {
+        CallAllocator::new()
+    }
+}
+
+// SAFETY: blocks from the region never overlap (`used` only moves past a
+// block handed out, or back over the most recent one when it is freed), and
+// everything else is the standard allocator's.
+unsafe impl GlobalAlloc for CallAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        match self.take(layout) {
+            Some(ptr) => ptr,
+            // SAFETY: forwarded contract.
+            None => unsafe { System.alloc(layout) },
+        }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        match self.take(layout) {
+            Some(ptr) => {
+                // The region's bytes may hold an earlier block's data.
+                // SAFETY: the block is `layout.size()` bytes of the region.
+                unsafe { ptr.write_bytes(0, layout.size()) };
+                ptr
+            }
+            // SAFETY: forwarded contract.
+            None => unsafe { System.alloc_zeroed(layout) },
+        }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        match Self::offset_of(ptr) {
+            Some(offset) => {
+                if offset + layout.size() == self.used.get() {
+                    self.used.set(offset);
+                }
+            }
+            // SAFETY: forwarded contract.
+            None => unsafe { System.dealloc(ptr, layout) },
+        }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let Some(offset) = Self::offset_of(ptr) else {
+            // SAFETY: forwarded contract.
+            return unsafe { System.realloc(ptr, layout, new_size) };
+        };
+        let is_last = offset + layout.size() == self.used.get();
+        if is_last && offset + new_size <= REGION_BYTES {
+            self.used.set(offset + new_size);
+            return ptr;
+        }
+        if new_size <= layout.size() {
+            return ptr;
+        }
+        // SAFETY: `new_size` is non-zero and, per the contract, does not
+        // overflow when rounded up to the alignment.
+        let grown = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        // SAFETY: as above.
+        let moved = unsafe { self.alloc(grown) };
+        if !moved.is_null() {
+            // SAFETY: both blocks are at least `layout.size()` bytes and
+            // distinct.
+            unsafe {
+                std::ptr::copy_nonoverlapping(ptr, moved, layout.size());
+                self.dealloc(ptr, layout);
+            }
+        }
+        moved
+    }
+}
+
 /// Defines the module-wide exports of the [`abi`](crate::abi): the
-/// allocator, the panic message and the version. Called once by the guest
+/// allocator, the panic message and the version, and installs
+/// [`CallAllocator`] as the module's global allocator. Called once by the guest
 /// crate that `#[giocci::remote]` generates.
 #[macro_export]
 #[doc(hidden)]
 macro_rules! guest_exports {
     () => {
+        #[global_allocator]
+        static GIOCCI_ALLOCATOR: $crate::guest::CallAllocator = $crate::guest::CallAllocator::new();
+
         #[unsafe(no_mangle)]
         pub extern "C" fn giocci_abi_version() -> u32 {
             $crate::abi::VERSION

@@ -33,8 +33,9 @@
 //! # Features
 //!
 //! - `client` (default): the client, the protocol and the macro.
-//! - `guest`: the module side of the [`abi`], for the crates the macro
-//!   generates. It needs neither Zenoh nor tokio.
+//! - `guest`: the module side of the [`abi`], for WebAssembly. It needs
+//!   neither Zenoh nor tokio. The crates the macro generates use a copy of
+//!   it that the macro carries, so they build without these sources.
 #![deny(missing_docs)]
 
 pub mod abi;

@@ -1,0 +1,208 @@
+//! How a module's memory behaves on an engine: small calls run in the memory
+//! an instance starts with, large ones grow it, and the guest's allocator
+//! keeps every byte intact under any order of allocations and frees.
+
+use giocci::Error;
+use giocci_engine::embedded::Embedded;
+use tokio::time::timeout;
+
+mod common;
+use common::{LIMIT, open_registered};
+
+#[giocci::remote]
+pub mod heap {
+    /// The pages of linear memory an instance starts with, and the pages it
+    /// has after holding a buffer of `bytes` bytes; and the buffer's checksum.
+    pub fn pages_around(bytes: u32) -> (u32, u32, u64) {
+        let data: Vec<u8> = (0..bytes).map(|i| i as u8).collect();
+        let (initial, now) = pages();
+        (initial, now, data.iter().map(|&b| u64::from(b)).sum())
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn pages() -> (u32, u32) {
+        unsafe extern "C" {
+            /// Set by the linker: where memory past the stack and the
+            /// statics begins. An instance starts with memory up to there.
+            static __heap_base: u8;
+        }
+        let heap_base = (&raw const __heap_base) as usize;
+        let initial = heap_base.div_ceil(65_536) as u32;
+        (initial, core::arch::wasm32::memory_size(0) as u32)
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn pages() -> (u32, u32) {
+        (0, 0)
+    }
+
+    /// Allocates, grows, shrinks and frees buffers in a random order for
+    /// `rounds` rounds, checking each buffer's contents at every step, and
+    /// returns a checksum of what is left. Panics on the first corrupted
+    /// byte.
+    pub fn churn(seed: u64, rounds: u32) -> u64 {
+        let mut state = seed.max(1);
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        // Each buffer is filled with one byte, its tag.
+        let mut slots: Vec<(u8, Vec<u8>)> = vec![(0, Vec::new()); 48];
+        for round in 0..rounds {
+            let pick = (next() % slots.len() as u64) as usize;
+            let (tag, buffer) = &mut slots[pick];
+            assert!(
+                buffer.iter().all(|b| b == tag),
+                "round {round}: buffer {pick} lost its contents"
+            );
+            match next() % 6 {
+                // A new buffer, mostly small, sometimes larger than the
+                // region the allocator starts from.
+                0 | 1 => {
+                    let len = match next() % 16 {
+                        0 => 100_000 + (next() % 300_000) as usize,
+                        _ => (next() % 4_096) as usize,
+                    };
+                    *tag = next() as u8;
+                    *buffer = vec![*tag; len];
+                }
+                // Grow in place or by moving.
+                2 | 3 => {
+                    let more = (next() % 20_000) as usize;
+                    buffer.extend(std::iter::repeat_n(*tag, more));
+                }
+                // Shrink and give memory back.
+                4 => {
+                    let keep = buffer.len() / 2;
+                    buffer.truncate(keep);
+                    buffer.shrink_to_fit();
+                }
+                // Free.
+                _ => *buffer = Vec::new(),
+            }
+        }
+        slots.iter().fold(0u64, |sum, (tag, buffer)| {
+            sum.wrapping_mul(31)
+                .wrapping_add(u64::from(*tag) * buffer.len() as u64)
+        })
+    }
+
+    /// Keeps `count` strings of `len` bytes alive at once.
+    pub fn hold(count: u32, len: u32) -> u64 {
+        let strings: Vec<String> = (0..count)
+            .map(|i| {
+                char::from(b'a' + (i % 26) as u8)
+                    .to_string()
+                    .repeat(len as usize)
+            })
+            .collect();
+        strings.iter().map(|s| s.len() as u64).sum()
+    }
+}
+
+async fn ready(stack: &Embedded, name: &str) -> giocci::Client {
+    let client = open_registered(stack.client(name)).await;
+    let saved = timeout(LIMIT, client.save_module(&heap::module())).await;
+    saved.expect("save timed out").expect("save");
+    client
+}
+
+async fn start() -> Embedded {
+    timeout(LIMIT, Embedded::start())
+        .await
+        .expect("stack start timed out")
+        .expect("stack start")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_calls_run_in_the_memory_an_instance_starts_with() {
+    let stack = start().await;
+    let client = ready(&stack, "small").await;
+    let remote = heap::remote(&client);
+
+    for bytes in [0, 1, 100, 4_096, 60_000] {
+        let (initial, now, sum) = timeout(LIMIT, remote.pages_around(bytes))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(initial > 0, "the module reports no memory");
+        assert_eq!(
+            initial, now,
+            "holding {bytes} bytes grew memory from {initial} to {now} pages"
+        );
+        assert_eq!(sum, heap::pages_around(bytes).2);
+    }
+
+    // Beyond the region, memory grows, and the contents are still right.
+    let bytes = 3 << 20;
+    let (initial, now, sum) = timeout(LIMIT, remote.pages_around(bytes))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(now >= initial + 48, "{initial} -> {now} pages");
+    assert_eq!(sum, heap::pages_around(bytes).2);
+
+    client.close().await.unwrap();
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allocations_in_any_order_keep_their_contents() {
+    let stack = start().await;
+    let client = ready(&stack, "churn").await;
+    let remote = heap::remote(&client);
+
+    for seed in 1..=6u64 {
+        let remote_sum = timeout(LIMIT, remote.churn(seed, 3_000))
+            .await
+            .unwrap()
+            .unwrap_or_else(|err| panic!("seed {seed}: {err}"));
+        assert_eq!(remote_sum, heap::churn(seed, 3_000), "seed {seed}");
+    }
+
+    // Many small blocks alive at once overflow the region into the
+    // standard allocator.
+    let held = timeout(LIMIT, remote.hold(20_000, 40))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(held, 800_000);
+
+    client.close().await.unwrap();
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_churn_within_one_call_stays_within_the_limit() {
+    let stack = start().await;
+    let client = ready(&stack, "limit").await;
+    let remote = heap::remote(&client);
+
+    // Freeing out of order inside the region wastes at most the region:
+    // 100,000 rounds of churn stay far below the engine's memory limit.
+    let sum = timeout(LIMIT, remote.churn(99, 100_000))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(sum, heap::churn(99, 100_000));
+
+    // Holding more than the limit is still refused as before.
+    let err = timeout(LIMIT, remote.hold(1, 300 << 20))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::MemoryLimitExceeded { .. }),
+        "unexpected error: {err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("exceeded the engine's memory limit"),
+        "{err}"
+    );
+
+    client.close().await.unwrap();
+    stack.stop().await;
+}
