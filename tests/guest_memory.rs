@@ -206,3 +206,33 @@ async fn memory_churn_within_one_call_stays_within_the_limit() {
     client.close().await.unwrap();
     stack.stop().await;
 }
+
+#[test]
+fn back_to_back_calls_that_never_yield_do_not_run_out_of_instances() {
+    use giocci_engine::{Limits, Runtime};
+
+    // One running call: the pool holds few instance slots beyond it.
+    let limits = Limits {
+        max_running: 1,
+        ..Limits::default()
+    };
+    let runtime = Runtime::new(limits).unwrap();
+    let compiled = common::compile(&runtime, &heap::module());
+    let args = giocci::codec::encode(&(64u32,)).unwrap();
+
+    // On a single-threaded runtime, a task that never yields leaves no room
+    // for the resets handed off to other tasks: they must not pile up.
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    tokio.block_on(async {
+        for round in 0..200 {
+            let call = runtime.call(&compiled, "heap", "pages_around", &args, LIMIT);
+            let output = call
+                .await
+                .unwrap_or_else(|err| panic!("call {round}: {err}"));
+            let (_, _, sum): (u32, u32, u64) = giocci::codec::decode(&output).unwrap();
+            assert_eq!(sum, heap::pages_around(64).2);
+        }
+    });
+}

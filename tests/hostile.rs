@@ -689,7 +689,6 @@ fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
 
 #[test]
 fn random_arguments_at_the_guest_boundary() {
-    use giocci::protocol::ModuleBlob;
     use giocci_engine::Runtime;
 
     let limits = Limits {
@@ -698,13 +697,7 @@ fn random_arguments_at_the_guest_boundary() {
         ..Limits::default()
     };
     let runtime = Runtime::new(limits).unwrap();
-    let module = hostile::module();
-    let blob = ModuleBlob {
-        name: "hostile".into(),
-        digest: module.digest(),
-        wasm: module.wasm().to_vec(),
-    };
-    let compiled = runtime.compile(&blob).unwrap();
+    let compiled = common::compile(&runtime, &hostile::module());
 
     let mut bytes = common::Bytes::seeded(0xab1);
     let started = Instant::now();

@@ -3,10 +3,12 @@
 //!
 //! A module is compiled and checked once per digest. Each call gets a fresh
 //! store and instance, so no call can see what an earlier call left in
-//! memory, and a call that is stopped leaves nothing behind.
+//! memory, and a call that is stopped leaves nothing behind. Instances come
+//! from a pool of slots; a slot is reset (the pages the call wrote restored)
+//! after its call has returned its result.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,9 +22,14 @@ use wasmtime::{
 
 use crate::limits::{DEADLINE_TICK, Limits};
 
-/// Instance slots beyond one per running call: for checking modules as
-/// they are saved, and for callers that use the runtime directly.
-const POOL_SPARE_SLOTS: usize = 8;
+/// Instance slots beyond one per running call: for instances waiting to be
+/// reset (at most [`RESET_BACKLOG`]), for checking modules as they are
+/// saved, and for callers that use the runtime directly.
+const POOL_SPARE_SLOTS: usize = 16;
+
+/// Most spent instances waiting for their reset at once. Past this many, a
+/// call resets its own instance before it returns.
+const RESET_BACKLOG: usize = 4;
 
 /// Linear memory kept mapped between the calls that use a pool slot.
 const KEEP_RESIDENT_BYTES: usize = 1 << 20;
@@ -123,6 +130,8 @@ pub struct Runtime {
     limits: Limits,
     /// Set once every running call has been told to stop.
     interrupted: Arc<AtomicBool>,
+    /// Spent instances handed off to be reset and not reset yet.
+    resets_pending: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -183,6 +192,7 @@ impl Runtime {
             compiled: Mutex::default(),
             limits,
             interrupted: Arc::default(),
+            resets_pending: Arc::default(),
         })
     }
 
@@ -298,6 +308,10 @@ impl Runtime {
     /// instance, for at most `deadline` (capped by the engine's own), and
     /// returns the encoded result. The call yields to the executor at every
     /// deadline tick.
+    ///
+    /// Inside a tokio runtime the spent instance is reset in a task of its
+    /// own, which runs once the caller yields: the caller can send the
+    /// result first. Elsewhere it is reset before this returns.
     pub async fn call(
         &self,
         compiled: &Compiled,
@@ -326,7 +340,26 @@ impl Runtime {
             deadline,
         };
 
-        call.run(&mut self.store(deadline), compiled, args).await
+        let mut store = self.store(deadline);
+        let result = call.run(&mut store, compiled, args).await;
+        self.recycle(store);
+        result
+    }
+
+    /// Resets `store`'s instance, later if a tokio runtime can take it.
+    fn recycle(&self, store: Store<CallState>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.resets_pending.fetch_add(1, Ordering::AcqRel) >= RESET_BACKLOG {
+            self.resets_pending.fetch_sub(1, Ordering::AcqRel);
+            return;
+        }
+        let pending = Arc::clone(&self.resets_pending);
+        runtime.spawn(async move {
+            drop(store);
+            pending.fetch_sub(1, Ordering::AcqRel);
+        });
     }
 
     /// A store under the engine's limits that traps after `deadline`.
@@ -384,7 +417,11 @@ impl Call<'_> {
         let call = self;
         let instance = match compiled.pre.instantiate_async(&mut *store).await {
             Ok(instance) => instance,
-            Err(err) => return Err(call.failure(store, None, &err).await),
+            // The module's start code trapped or broke a limit.
+            Err(err) if err.downcast_ref::<Trap>().is_some() || store.data().memory_denied => {
+                return Err(call.failure(store, None, &err).await);
+            }
+            Err(err) => return Err(failed(format!("no instance could be created: {err}"))),
         };
         let export = |store: &mut Store<CallState>, which: &ModuleExport| {
             instance.get_module_export(&mut *store, which)

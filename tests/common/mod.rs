@@ -74,6 +74,19 @@ impl Bytes {
     }
 }
 
+/// `module` compiled by `runtime`, as an engine compiles a module it is sent.
+pub fn compile(
+    runtime: &giocci_engine::Runtime,
+    module: &giocci::Module,
+) -> std::sync::Arc<giocci_engine::Compiled> {
+    let blob = giocci::protocol::ModuleBlob {
+        name: module.name().to_owned(),
+        digest: module.digest(),
+        wasm: module.wasm().to_vec(),
+    };
+    runtime.compile(&blob).expect("compile")
+}
+
 /// Opens a client from `builder` and registers it.
 pub async fn open_registered(builder: giocci::ClientBuilder) -> giocci::Client {
     let client = timeout(LIMIT, builder.open())
