@@ -114,9 +114,56 @@ fn stub(module: &str, func: &RemoteFn) -> TokenStream {
             quote!(#ident: #ty)
         })
         .collect();
-    let args: Vec<_> = func.params.iter().map(|param| &param.ident).collect();
+    let idents: Vec<_> = func.params.iter().map(|param| &param.ident).collect();
     let types = func.params.iter().map(|param| &param.ty);
     let output = func.output();
+    // Byte vectors travel as `ByteBuf`, which encodes and decodes in one
+    // piece; on the wire it is the same as the `Vec<u8>` it carries.
+    let borrowed: Vec<_> = func
+        .params
+        .iter()
+        .map(|param| {
+            let ident = &param.ident;
+            match param.is_bytes() {
+                true => quote!(::giocci::codec::ByteSlice(&#ident)),
+                false => quote!(#ident),
+            }
+        })
+        .collect();
+    let stream_args = match func.params.iter().any(|param| param.is_bytes()) {
+        true => {
+            let owned = func.params.iter().map(|param| {
+                let ident = &param.ident;
+                match param.is_bytes() {
+                    true => quote!(::giocci::codec::ByteBuf(#ident)),
+                    false => quote!(#ident),
+                }
+            });
+            quote! {
+                ::core::iter::IntoIterator::into_iter(args)
+                    .map(|(#(#idents,)*)| (#(#owned,)*))
+            }
+        }
+        false => quote!(args),
+    };
+    let (wire, unwrap_call, unwrap_async, unwrap_stream) = match func.returns_bytes() {
+        true => (
+            quote!(::giocci::codec::ByteBuf),
+            quote!(.map(|bytes| bytes.0)),
+            quote!(.map(|call| call.decoding_with(::giocci::codec::decode_byte_vec))),
+            quote! {
+                ::giocci::futures::StreamExt::map(results, |(index, result)| {
+                    (index, result.map(|bytes| bytes.0))
+                })
+            },
+        ),
+        false => (
+            quote!(#output),
+            TokenStream::new(),
+            TokenStream::new(),
+            quote!(results),
+        ),
+    };
     let call_doc = format!("Runs `{module}::{function}` on an engine and waits for its result.");
     let async_doc = format!(
         "Starts `{module}::{function}` on an engine; await the returned call for its result."
@@ -131,8 +178,14 @@ fn stub(module: &str, func: &RemoteFn) -> TokenStream {
         #[doc = #call_doc]
         pub async fn #ident(self, #(#params),*) -> ::giocci::Result<#output> {
             self.client
-                .exec_func_with_timeout(#module, #function, &(#(#args,)*), self.timeout)
+                .exec_func_with_timeout::<_, #wire>(
+                    #module,
+                    #function,
+                    &(#(#borrowed,)*),
+                    self.timeout,
+                )
                 .await
+                #unwrap_call
         }
 
         #[doc = #async_doc]
@@ -141,8 +194,14 @@ fn stub(module: &str, func: &RemoteFn) -> TokenStream {
             #(#params),*
         ) -> ::giocci::Result<::giocci::AsyncCall<#output>> {
             self.client
-                .exec_func_async_with_timeout(#module, #function, &(#(#args,)*), self.timeout)
+                .exec_func_async_with_timeout::<_, #output>(
+                    #module,
+                    #function,
+                    &(#(#borrowed,)*),
+                    self.timeout,
+                )
                 .await
+                #unwrap_async
         }
 
         #[doc = #stream_doc]
@@ -153,13 +212,14 @@ fn stub(module: &str, func: &RemoteFn) -> TokenStream {
         where
             I: ::core::iter::IntoIterator<Item = (#(#types,)*)> + 'c,
         {
-            self.client.exec_stream_with_timeout(
+            let results = self.client.exec_stream_with_timeout::<_, #wire, _>(
                 #module,
                 #function,
-                args,
+                #stream_args,
                 self.in_flight,
                 self.timeout,
-            )
+            );
+            #unwrap_stream
         }
     }
 }

@@ -105,15 +105,37 @@ fn guest_source(model: &RemoteModule) -> syn::Result<String> {
     let entries = model.functions.iter().map(|func| {
         let name = func.ident();
         let export = format_ident!("giocci_fn_{}", name);
-        let args: Vec<_> = (0..func.params.len()).map(|i| format_ident!("__giocci_arg{}", i)).collect();
-        let types = func.params.iter().map(|param| &param.ty);
+        let args: Vec<_> = (0..func.params.len())
+            .map(|i| format_ident!("__giocci_arg{}", i))
+            .collect();
+        // Byte vectors travel as `ByteBuf`, which decodes in one piece.
+        let types = func.params.iter().map(|param| match param.is_bytes() {
+            true => quote!(::giocci::codec::ByteBuf),
+            false => {
+                let ty = &param.ty;
+                quote!(#ty)
+            }
+        });
+        let values = func
+            .params
+            .iter()
+            .zip(&args)
+            .map(|(param, arg)| match param.is_bytes() {
+                true => quote!(#arg.0),
+                false => quote!(#arg),
+            });
+        let call = quote!(#name(#(#values),*));
+        let call = match func.returns_bytes() {
+            true => quote!(::giocci::codec::ByteBuf(#call)),
+            false => call,
+        };
         quote! {
             #[doc(hidden)]
             #[unsafe(no_mangle)]
             pub unsafe extern "C" fn #export(ptr: u32, len: u32) -> u64 {
                 // SAFETY: the engine passes a buffer it got from `giocci_alloc`.
                 unsafe {
-                    ::giocci::guest::entry(ptr, len, |(#(#args,)*): (#(#types,)*)| #name(#(#args),*))
+                    ::giocci::guest::entry(ptr, len, |(#(#args,)*): (#(#types,)*)| #call)
                 }
             }
         }

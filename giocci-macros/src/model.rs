@@ -37,9 +37,23 @@ pub struct Param {
     pub ty: Type,
 }
 
+impl Param {
+    /// Whether the parameter is a `Vec<u8>`, which travels as a
+    /// `giocci::codec::ByteBuf`.
+    pub fn is_bytes(&self) -> bool {
+        is_byte_vec(&self.ty)
+    }
+}
+
 impl RemoteFn {
     pub fn ident(&self) -> &Ident {
         &self.item.sig.ident
+    }
+
+    /// Whether the function returns a `Vec<u8>`, which travels as a
+    /// `giocci::codec::ByteBuf`.
+    pub fn returns_bytes(&self) -> bool {
+        is_byte_vec(&self.output())
     }
 
     /// The declared return type, `()` when there is none.
@@ -165,5 +179,67 @@ impl Args {
             }
         }
         errors.map_or(Ok(args), Err)
+    }
+}
+
+/// Whether `ty` is spelled `Vec<u8>`, `std::vec::Vec<u8>` or
+/// `alloc::vec::Vec<u8>`.
+pub fn is_byte_vec(ty: &Type) -> bool {
+    let Type::Path(path) = ty else {
+        return false;
+    };
+    if path.qself.is_some() || path.path.leading_colon.is_some() {
+        return false;
+    }
+    let segments = &path.path.segments;
+    let names: Vec<String> = segments.iter().map(|seg| seg.ident.to_string()).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    if !matches!(
+        names.as_slice(),
+        ["Vec"] | ["std", "vec", "Vec"] | ["alloc", "vec", "Vec"]
+    ) {
+        return false;
+    }
+    let (last, init) = match segments.iter().collect::<Vec<_>>().split_last() {
+        Some((last, init)) => (*last, init.to_vec()),
+        None => return false,
+    };
+    if init.iter().any(|seg| !seg.arguments.is_none()) {
+        return false;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return false;
+    };
+    match args.args.iter().collect::<Vec<_>>().as_slice() {
+        [syn::GenericArgument::Type(Type::Path(inner))] => {
+            inner.qself.is_none() && inner.path.is_ident("u8")
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_vectors_are_recognised_by_their_spelling() {
+        for yes in ["Vec<u8>", "std::vec::Vec<u8>", "alloc::vec::Vec<u8>"] {
+            assert!(is_byte_vec(&syn::parse_str(yes).unwrap()), "{yes}");
+        }
+        for no in [
+            "Vec<i8>",
+            "Vec<Vec<u8>>",
+            "Vec",
+            "&[u8]",
+            "[u8; 4]",
+            "my::Vec<u8>",
+            "::std::vec::Vec<u8>",
+            "Vec<u8, A>",
+            "Option<Vec<u8>>",
+            "String",
+        ] {
+            assert!(!is_byte_vec(&syn::parse_str(no).unwrap()), "{no}");
+        }
     }
 }

@@ -104,6 +104,43 @@ fn decode_bounded<T: DeserializeOwned, const BUDGET: usize>(
         .map_err(|err| CodecError::Malformed(err.to_string()))
 }
 
+/// A byte buffer that encodes exactly as a `Vec<u8>` does, a length then the
+/// bytes, but in one piece: serde otherwise handles a `Vec<u8>` one byte at
+/// a time.
+///
+/// The stubs and guest entries of `#[giocci::remote]` carry `Vec<u8>`
+/// arguments and results in this type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ByteBuf(pub Vec<u8>);
+
+impl Serialize for ByteBuf {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ByteBuf {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        bytes::deserialize(deserializer).map(ByteBuf)
+    }
+}
+
+/// The borrowed form of [`ByteBuf`], for encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSlice<'a>(pub &'a [u8]);
+
+impl Serialize for ByteSlice<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(self.0)
+    }
+}
+
+/// Decodes a `Vec<u8>` that must span all of `bytes`, in one piece (see
+/// [`ByteBuf`]).
+pub fn decode_byte_vec(bytes: &[u8]) -> Result<Vec<u8>, CodecError> {
+    decode::<ByteBuf>(bytes).map(|buf| buf.0)
+}
+
 /// Serde adapter that writes a `Vec<u8>` as one length-prefixed byte string
 /// instead of a sequence of separately encoded bytes.
 ///
@@ -184,6 +221,18 @@ mod tests {
         let encoded = encode(&sample()).unwrap();
         // name: 1 length byte + 4; data: 1 length byte + 3; values: 1 + 2.
         assert_eq!(encoded.len(), 5 + 4 + 3);
+    }
+
+    #[test]
+    fn byte_buffers_encode_as_vectors_do() {
+        for len in [0usize, 1, 250, 251, 70_000] {
+            let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let plain = encode(&(data.clone(), 7u32)).unwrap();
+            assert_eq!(encode(&(ByteBuf(data.clone()), 7u32)).unwrap(), plain);
+            assert_eq!(encode(&(ByteSlice(&data), 7u32)).unwrap(), plain);
+            let (buf, n): (ByteBuf, u32) = decode(&plain).unwrap();
+            assert_eq!((buf.0, n), (data, 7));
+        }
     }
 
     #[test]

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -15,7 +14,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
 use super::engines::{EngineCache, engine_unfit};
-use crate::codec;
+use crate::codec::{self, CodecError};
 use crate::error::{Component, Error, Result};
 use crate::protocol::{AsyncResult, ExecResult, Reply};
 
@@ -125,11 +124,12 @@ pub struct AsyncCall<R> {
     sleep: Pin<Box<tokio::time::Sleep>>,
     /// Where to forget the engine if the call shows it unfit.
     forget: Option<(Arc<EngineCache>, String)>,
+    /// Turns the encoded result into an `R`.
+    decode: fn(&[u8]) -> std::result::Result<R, CodecError>,
     _pending: Pending,
-    _result: PhantomData<fn() -> R>,
 }
 
-impl<R> AsyncCall<R> {
+impl<R: DeserializeOwned> AsyncCall<R> {
     /// A call that gives up after `remaining`, reporting `timeout` (the
     /// whole call's budget) when it does.
     pub(super) fn new(
@@ -148,9 +148,19 @@ impl<R> AsyncCall<R> {
             timeout,
             receiver,
             sleep: Box::pin(tokio::time::sleep(remaining)),
+            decode: codec::decode::<R>,
             _pending: pending,
-            _result: PhantomData,
         }
+    }
+}
+
+impl<R> AsyncCall<R> {
+    /// The same call, decoding its result with `decode`, which must accept
+    /// what `codec::decode::<R>` accepts. The generated stubs use it to
+    /// decode byte vectors in one piece.
+    #[doc(hidden)]
+    pub fn decoding_with(self, decode: fn(&[u8]) -> std::result::Result<R, CodecError>) -> Self {
+        AsyncCall { decode, ..self }
     }
 
     /// The call's execution id, unique for this client.
@@ -172,7 +182,7 @@ impl<R> AsyncCall<R> {
     }
 }
 
-impl<R: DeserializeOwned> Future for AsyncCall<R> {
+impl<R> Future for AsyncCall<R> {
     type Output = Result<R>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<R>> {
@@ -180,7 +190,7 @@ impl<R: DeserializeOwned> Future for AsyncCall<R> {
         if let Poll::Ready(received) = Pin::new(&mut self.receiver).poll(cx) {
             return Poll::Ready(match received {
                 Ok(result) => {
-                    let value = unwrap_result(result.reply, &result.engine);
+                    let value = unwrap_result(result.reply, &result.engine, self.decode);
                     if let Err(err) = &value
                         && engine_unfit(err)
                     {
@@ -211,14 +221,15 @@ impl<R: DeserializeOwned> Future for AsyncCall<R> {
 }
 
 /// Turns an engine's reply into the caller's typed result.
-pub(super) fn unwrap_result<R: DeserializeOwned>(
+fn unwrap_result<R>(
     reply: Reply<ExecResult>,
     engine: &str,
+    decode: fn(&[u8]) -> std::result::Result<R, CodecError>,
 ) -> Result<R> {
     const OP: &str = "exec_func_async";
     let result =
         reply.map_err(|remote| Error::from_remote(remote, OP, Component::Engine, engine))?;
-    codec::decode(&result.value).map_err(|source| Error::Decode {
+    decode(&result.value).map_err(|source| Error::Decode {
         operation: OP,
         component: Component::Engine,
         name: engine.to_owned(),

@@ -1,0 +1,141 @@
+//! `Vec<u8>` arguments and results: they cross between client, engine and
+//! guest in one piece, with the same encoding as any other `Vec<u8>`.
+
+use futures::StreamExt;
+use giocci_engine::Limits;
+use giocci_engine::embedded::Embedded;
+use tokio::time::timeout;
+
+mod common;
+use common::{Bytes, LIMIT, open_registered};
+
+#[giocci::remote]
+pub mod blobs {
+    pub fn echo(data: Vec<u8>) -> Vec<u8> {
+        data
+    }
+
+    /// `data` reversed, with `tag` appended.
+    pub fn reverse(tag: u8, data: std::vec::Vec<u8>) -> Vec<u8> {
+        let mut out: Vec<u8> = data.into_iter().rev().collect();
+        out.push(tag);
+        out
+    }
+
+    pub fn checksum(data: Vec<u8>) -> u64 {
+        data.iter().fold(0u64, |sum, &b| {
+            sum.wrapping_mul(31).wrapping_add(u64::from(b))
+        })
+    }
+
+    pub fn filled(len: u32, byte: u8) -> Vec<u8> {
+        vec![byte; len as usize]
+    }
+}
+
+async fn start(limits: Limits) -> Embedded {
+    let stack = Embedded::builder().engine_limits(limits).start();
+    timeout(LIMIT, stack)
+        .await
+        .expect("stack start timed out")
+        .expect("stack start")
+}
+
+async fn ready(stack: &Embedded, name: &str) -> giocci::Client {
+    let client = open_registered(stack.client(name)).await;
+    let saved = timeout(LIMIT, client.save_module(&blobs::module())).await;
+    saved.expect("save timed out").expect("save");
+    client
+}
+
+const SIZES: [usize; 7] = [0, 1, 250, 251, 65_535, 65_536, 1 << 20];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn byte_vectors_round_trip_through_every_stub() {
+    let stack = start(Limits::default()).await;
+    let client = ready(&stack, "bytes").await;
+    let remote = blobs::remote(&client);
+    let mut bytes = Bytes::seeded(0xb17e5);
+
+    for len in SIZES {
+        let data = bytes.fill(len);
+        let echoed = timeout(LIMIT, remote.echo(data.clone())).await.unwrap();
+        assert_eq!(echoed.unwrap(), data, "echo of {len} bytes");
+
+        let reversed = timeout(LIMIT, remote.reverse(9, data.clone()))
+            .await
+            .unwrap();
+        assert_eq!(reversed.unwrap(), blobs::reverse(9, data.clone()));
+
+        let sum = timeout(LIMIT, remote.checksum(data.clone())).await.unwrap();
+        assert_eq!(sum.unwrap(), blobs::checksum(data.clone()));
+
+        let call = timeout(LIMIT, remote.echo_async(data.clone()))
+            .await
+            .unwrap();
+        let echoed = timeout(LIMIT, call.unwrap()).await.unwrap();
+        assert_eq!(echoed.unwrap(), data, "asynchronous echo of {len} bytes");
+    }
+
+    let filled = timeout(LIMIT, remote.filled(300_000, 7)).await.unwrap();
+    assert_eq!(filled.unwrap(), vec![7u8; 300_000]);
+
+    let inputs: Vec<(u8, Vec<u8>)> = (0..40u8).map(|i| (i, bytes.any(5_000))).collect();
+    let stream = remote.reverse_stream(inputs.clone()).collect::<Vec<_>>();
+    let results = timeout(LIMIT, stream).await.unwrap();
+    assert_eq!(results.len(), inputs.len());
+    for (index, result) in results {
+        let (tag, data) = inputs[index].clone();
+        assert_eq!(result.unwrap(), blobs::reverse(tag, data), "item {index}");
+    }
+
+    client.close().await.unwrap();
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn byte_vectors_keep_the_plain_encoding() {
+    let stack = start(Limits::default()).await;
+    let client = ready(&stack, "plain").await;
+    let data = Bytes::seeded(77).fill(70_000);
+
+    // The dynamic call encodes a plain `Vec<u8>`, one element at a time;
+    // the guest takes it all the same, and its answer decodes as one.
+    let args = (3u8, data.clone());
+    let call = client.exec_func::<_, Vec<u8>>("blobs", "reverse", &args);
+    let reversed = timeout(LIMIT, call).await.unwrap().unwrap();
+    assert_eq!(reversed, blobs::reverse(3, data.clone()));
+
+    let args = (data.clone(),);
+    let call = client.exec_func_async::<_, Vec<u8>>("blobs", "echo", &args);
+    let call = timeout(LIMIT, call).await.unwrap().unwrap();
+    assert_eq!(timeout(LIMIT, call).await.unwrap().unwrap(), data);
+
+    client.close().await.unwrap();
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_megabyte_crosses_the_guest_without_a_decoding_step_per_byte() {
+    // Fuel counts WebAssembly instructions. Decoding and encoding a
+    // megabyte one element at a time takes over 70 million; in one piece,
+    // the guest only copies it, about 3 million.
+    let limits = Limits {
+        fuel: Some(16_000_000),
+        ..Limits::default()
+    };
+    let stack = start(limits).await;
+    let client = ready(&stack, "fuel").await;
+    let remote = blobs::remote(&client);
+
+    let data = Bytes::seeded(5).fill(1 << 20);
+    let echoed = timeout(LIMIT, remote.echo(data.clone())).await.unwrap();
+    assert_eq!(echoed.unwrap(), data);
+    let call = timeout(LIMIT, remote.echo_async(data.clone()))
+        .await
+        .unwrap();
+    assert_eq!(timeout(LIMIT, call.unwrap()).await.unwrap().unwrap(), data);
+
+    client.close().await.unwrap();
+    stack.stop().await;
+}
