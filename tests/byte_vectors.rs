@@ -11,6 +11,19 @@ use common::{Bytes, LIMIT, open_registered};
 
 #[giocci::remote]
 pub mod blobs {
+    use serde::{Deserialize, Serialize};
+
+    /// A named buffer whose bytes are encoded in one piece.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct Named {
+        pub name: String,
+        #[serde(with = "giocci::codec::bytes")]
+        pub data: Vec<u8>,
+    }
+
+    pub fn rename(named: Named, name: String) -> Named {
+        Named { name, ..named }
+    }
     pub fn echo(data: Vec<u8>) -> Vec<u8> {
         data
     }
@@ -76,6 +89,13 @@ async fn byte_vectors_round_trip_through_every_stub() {
         let echoed = timeout(LIMIT, call.unwrap()).await.unwrap();
         assert_eq!(echoed.unwrap(), data, "asynchronous echo of {len} bytes");
     }
+
+    let named = blobs::Named {
+        name: "a".into(),
+        data: bytes.fill(100_000),
+    };
+    let renamed = timeout(LIMIT, remote.rename(named.clone(), "b".into())).await;
+    assert_eq!(renamed.unwrap().unwrap(), blobs::rename(named, "b".into()));
 
     let filled = timeout(LIMIT, remote.filled(300_000, 7)).await.unwrap();
     assert_eq!(filled.unwrap(), vec![7u8; 300_000]);
