@@ -207,6 +207,44 @@ async fn memory_churn_within_one_call_stays_within_the_limit() {
     stack.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_running_call_at_a_time_serves_a_burst() {
+    use futures::StreamExt;
+    use giocci_engine::Limits;
+
+    // Each call keeps its instance until its result is sent; with one
+    // running slot, the burst must still never run short of instances.
+    let limits = Limits {
+        max_running: 1,
+        max_queued: 512,
+        ..Limits::default()
+    };
+    let stack = Embedded::builder().engine_limits(limits).start();
+    let stack = timeout(LIMIT, stack).await.unwrap().unwrap();
+    let client = ready(&stack, "burst").await;
+    let remote = heap::remote(&client).with_in_flight(128);
+
+    let sums = remote.pages_around_stream((0..400u32).map(|i| (i % 300,)));
+    let results = timeout(LIMIT, sums.collect::<Vec<_>>()).await.unwrap();
+    assert_eq!(results.len(), 400);
+    for (index, result) in results {
+        let (_, _, sum) = result.unwrap_or_else(|err| panic!("call {index}: {err}"));
+        assert_eq!(sum, heap::pages_around(index as u32 % 300).2);
+    }
+    // The synchronous path too, with calls in parallel.
+    let calls = (0..16u32).map(|i| remote.pages_around(i));
+    for (i, result) in futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        assert_eq!(result.unwrap().2, heap::pages_around(i as u32).2);
+    }
+
+    client.close().await.unwrap();
+    stack.stop().await;
+}
+
 #[test]
 fn back_to_back_calls_that_never_yield_do_not_run_out_of_instances() {
     use giocci_engine::{Limits, Runtime};

@@ -9,14 +9,15 @@ use giocci::protocol::{
     AsyncResult, ExecFunc, ExecResult, KeyMap, ModuleUpdate, PushModule, RemoteError, Reply,
     validate_name,
 };
-use giocci::protocol::{Service, serve_with};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use giocci::protocol::{InFlight, Publishers, Service, serve_with};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, info, instrument, warn};
-use zenoh::qos::CongestionControl;
 
-use crate::runtime::{Compiled, Runtime};
+use crate::runtime::{Compiled, Runtime, SpentInstance};
 use crate::{EngineConfig, EngineError};
+
+/// Clients whose result keys keep a declared publisher.
+const CLIENT_PUBLISHERS: usize = 256;
 
 /// The state shared by an engine's handlers.
 #[derive(Debug)]
@@ -26,6 +27,8 @@ pub(crate) struct Shared {
     pub(crate) session: zenoh::Session,
     pub(crate) config: EngineConfig,
     pub(crate) runtime: Runtime,
+    /// The publishers of clients' result keys.
+    publishers: Publishers,
     /// Each client's modules by name.
     modules: Mutex<HashMap<String, HashMap<String, Arc<Compiled>>>>,
     /// One permit per call the engine accepts, running or waiting.
@@ -44,6 +47,7 @@ impl Shared {
         Shared {
             name: config.name.clone(),
             keys,
+            publishers: Publishers::new(session.clone(), CLIENT_PUBLISHERS),
             session,
             config,
             admitted: Arc::new(Semaphore::new(
@@ -106,7 +110,7 @@ async fn subscribe_async(shared: &Arc<Shared>) -> Result<Service, EngineError> {
         })?;
     let shared = Arc::clone(shared);
     Ok(Service::spawn(move |mut shutdown| async move {
-        let mut in_flight = JoinSet::new();
+        let mut in_flight = InFlight::default();
         loop {
             tokio::select! {
                 sample = subscriber.recv_async() => {
@@ -124,11 +128,10 @@ async fn subscribe_async(shared: &Arc<Shared>) -> Result<Service, EngineError> {
                     }
                 }
                 () = shutdown.draining() => break,
-                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
             }
         }
         drop(subscriber);
-        while in_flight.join_next().await.is_some() {}
+        in_flight.finish().await;
     }))
 }
 
@@ -189,8 +192,25 @@ async fn save_module(shared: Arc<Shared>, req: PushModule) -> Reply<()> {
     skip_all,
     fields(engine = %shared.name, client = %req.client, module = %req.module, function = %req.function, exec_id = req.exec_id)
 )]
-async fn exec_func(shared: Arc<Shared>, req: ExecFunc) -> Reply<ExecResult> {
-    run(&shared, req).await
+async fn exec_func(shared: Arc<Shared>, req: ExecFunc) -> Reply<Answered> {
+    let (result, held) = Box::pin(run(&shared, req)).await;
+    result.map(|result| Answered {
+        result,
+        _held: held,
+    })
+}
+
+/// A call's result, holding the call's instance and slots until it has
+/// been sent: it encodes as the [`ExecResult`] alone.
+struct Answered {
+    result: ExecResult,
+    _held: Option<Held>,
+}
+
+impl serde::Serialize for Answered {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.result.serialize(serializer)
+    }
 }
 
 #[instrument(
@@ -206,11 +226,11 @@ async fn exec_func_async(shared: Arc<Shared>, req: ExecFunc, abandon: impl Futur
     }
     let key = shared.keys.exec_func_async_result(&req.client);
     let exec_id = req.exec_id;
-    let reply = tokio::select! {
-        reply = run(&shared, req) => reply,
-        () = abandon => Err(RemoteError::Failed {
+    let (reply, _held) = tokio::select! {
+        ran = Box::pin(run(&shared, req)) => ran,
+        () = abandon => (Err(RemoteError::Failed {
             detail: format!("engine '{}' is shutting down", shared.name),
-        }),
+        }), None),
     };
     let result = AsyncResult {
         exec_id,
@@ -224,30 +244,38 @@ async fn exec_func_async(shared: Arc<Shared>, req: ExecFunc, abandon: impl Futur
             return;
         }
     };
-    if let Err(err) = shared
-        .session
-        .put(&key, payload)
-        .congestion_control(CongestionControl::Block)
-        .await
-    {
+    if let Err(err) = shared.publishers.put(&key, payload).await {
         warn!(error = %err, "cannot put asynchronous result");
     }
 }
 
+/// What a call holds until its result is sent: the instance it ran in, and
+/// its place among the running and admitted calls. A slot is reset only
+/// after the result has gone out, and the next call takes it then.
+struct Held {
+    _instance: SpentInstance,
+    _running: OwnedSemaphorePermit,
+    _admitted: OwnedSemaphorePermit,
+}
+
 /// Runs one call, sync or async, once the engine has a slot for it.
-async fn run(shared: &Arc<Shared>, req: ExecFunc) -> Reply<ExecResult> {
-    let compiled =
-        shared
-            .module(&req.client, &req.module)
-            .ok_or_else(|| RemoteError::ModuleNotSaved {
-                module: req.module.clone(),
+async fn run(shared: &Arc<Shared>, req: ExecFunc) -> (Reply<ExecResult>, Option<Held>) {
+    let compiled = match shared.module(&req.client, &req.module) {
+        Some(compiled) => compiled,
+        None => {
+            let missing = RemoteError::ModuleNotSaved {
+                module: req.module,
                 engine: shared.name.clone(),
-            })?;
+            };
+            return (Err(missing), None);
+        }
+    };
     if !compiled.has_function(&req.function) {
-        return Err(RemoteError::FunctionNotDefined {
+        let missing = RemoteError::FunctionNotDefined {
             module: req.module,
             function: req.function,
-        });
+        };
+        return (Err(missing), None);
     }
 
     // Admitted calls wait for one of the running slots; the rest are
@@ -255,15 +283,13 @@ async fn run(shared: &Arc<Shared>, req: ExecFunc) -> Reply<ExecResult> {
     let busy = || RemoteError::EngineBusy {
         engine: shared.name.clone(),
     };
-    let _admitted = Arc::clone(&shared.admitted)
-        .try_acquire_owned()
-        .map_err(|_| busy())?;
-    let _running = Arc::clone(&shared.running)
-        .acquire_owned()
-        .await
-        .map_err(|_| busy())?;
+    let Ok(admitted) = Arc::clone(&shared.admitted).try_acquire_owned() else {
+        return (Err(busy()), None);
+    };
+    let Ok(running) = Arc::clone(&shared.running).acquire_owned().await else {
+        return (Err(busy()), None);
+    };
 
-    let state = Arc::clone(shared);
     let ExecFunc {
         exec_id,
         module,
@@ -273,9 +299,9 @@ async fn run(shared: &Arc<Shared>, req: ExecFunc) -> Reply<ExecResult> {
         ..
     } = req;
     let deadline = Duration::from_millis(deadline_ms);
-    let value = state
+    let (value, instance) = shared
         .runtime
-        .call(&compiled, &module, &function, &args, deadline)
+        .call_keeping_instance(&compiled, &module, &function, &args, deadline)
         .await;
     // A call stopped because the engine is shutting down says so.
     let value = match value {
@@ -289,8 +315,14 @@ async fn run(shared: &Arc<Shared>, req: ExecFunc) -> Reply<ExecResult> {
         other => other,
     };
     debug!(ok = value.is_ok(), "call finished");
-    Ok(ExecResult {
-        exec_id,
-        value: value?,
-    })
+    let held = Held {
+        _instance: instance,
+        _running: running,
+        _admitted: admitted,
+    };
+    match value {
+        Ok(value) => (Ok(ExecResult { exec_id, value }), Some(held)),
+        // Failures are rare: reset now rather than carry the slot along.
+        Err(err) => (Err(err), None),
+    }
 }

@@ -29,7 +29,7 @@ use tracing::info;
 pub use limits::{
     DEFAULT_DEADLINE, DEFAULT_MAX_QUEUED, DEFAULT_MEMORY_LIMIT, DEFAULT_STACK_LIMIT, Limits,
 };
-pub use runtime::{Compiled, Runtime};
+pub use runtime::{Compiled, Runtime, SpentInstance};
 
 use handlers::Shared;
 

@@ -8,7 +8,7 @@
 //! after its call has returned its result.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,14 +22,9 @@ use wasmtime::{
 
 use crate::limits::{DEADLINE_TICK, Limits};
 
-/// Instance slots beyond one per running call: for instances waiting to be
-/// reset (at most [`RESET_BACKLOG`]), for checking modules as they are
-/// saved, and for callers that use the runtime directly.
-const POOL_SPARE_SLOTS: usize = 16;
-
-/// Most spent instances waiting for their reset at once. Past this many, a
-/// call resets its own instance before it returns.
-const RESET_BACKLOG: usize = 4;
+/// Instance slots beyond one per running call: for checking modules as
+/// they are saved, and for callers that use the runtime directly.
+const POOL_SPARE_SLOTS: usize = 8;
 
 /// Linear memory kept mapped between the calls that use a pool slot.
 const KEEP_RESIDENT_BYTES: usize = 1 << 20;
@@ -130,8 +125,6 @@ pub struct Runtime {
     limits: Limits,
     /// Set once every running call has been told to stop.
     interrupted: Arc<AtomicBool>,
-    /// Spent instances handed off to be reset and not reset yet.
-    resets_pending: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -192,7 +185,6 @@ impl Runtime {
             compiled: Mutex::default(),
             limits,
             interrupted: Arc::default(),
-            resets_pending: Arc::default(),
         })
     }
 
@@ -307,11 +299,7 @@ impl Runtime {
     /// Runs `function` of `compiled` with the encoded `args` in a fresh
     /// instance, for at most `deadline` (capped by the engine's own), and
     /// returns the encoded result. The call yields to the executor at every
-    /// deadline tick.
-    ///
-    /// Inside a tokio runtime the spent instance is reset in a task of its
-    /// own, which runs once the caller yields: the caller can send the
-    /// result first. Elsewhere it is reset before this returns.
+    /// deadline tick. The instance's slot is reset before this returns.
     pub async fn call(
         &self,
         compiled: &Compiled,
@@ -320,46 +308,53 @@ impl Runtime {
         args: &[u8],
         deadline: Duration,
     ) -> Result<Vec<u8>, RemoteError> {
-        if args.len() > self.limits.payload.args {
-            return Err(RemoteError::PayloadTooLarge {
-                what: "arguments".into(),
-                len: args.len() as u64,
-                limit: self.limits.payload.args as u64,
-            });
-        }
-        if self.interrupted() {
-            return Err(RemoteError::Failed {
-                detail: "the engine is shutting down".into(),
-            });
-        }
+        let (result, _spent) = self
+            .call_keeping_instance(compiled, module, function, args, deadline)
+            .await;
+        result
+    }
+
+    /// [`call`](Runtime::call), but the instance's slot is reset only when
+    /// the returned [`SpentInstance`] is dropped: a caller that drops it
+    /// after sending the result takes the reset off the result's path.
+    pub async fn call_keeping_instance(
+        &self,
+        compiled: &Compiled,
+        module: &str,
+        function: &str,
+        args: &[u8],
+        deadline: Duration,
+    ) -> (Result<Vec<u8>, RemoteError>, SpentInstance) {
         let deadline = deadline.min(self.limits.deadline);
+        let mut store = self.store(deadline);
         let call = Call {
             runtime: self,
             module,
             function,
             deadline,
         };
-
-        let mut store = self.store(deadline);
-        let result = call.run(&mut store, compiled, args).await;
-        self.recycle(store);
-        result
+        let result = match self.refusal(args) {
+            Some(refused) => Err(refused),
+            None => call.run(&mut store, compiled, args).await,
+        };
+        (result, SpentInstance { _store: store })
     }
 
-    /// Resets `store`'s instance, later if a tokio runtime can take it.
-    fn recycle(&self, store: Store<CallState>) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        if self.resets_pending.fetch_add(1, Ordering::AcqRel) >= RESET_BACKLOG {
-            self.resets_pending.fetch_sub(1, Ordering::AcqRel);
-            return;
+    /// Why a call with `args` cannot start, if it cannot.
+    fn refusal(&self, args: &[u8]) -> Option<RemoteError> {
+        if args.len() > self.limits.payload.args {
+            return Some(RemoteError::PayloadTooLarge {
+                what: "arguments".into(),
+                len: args.len() as u64,
+                limit: self.limits.payload.args as u64,
+            });
         }
-        let pending = Arc::clone(&self.resets_pending);
-        runtime.spawn(async move {
-            drop(store);
-            pending.fetch_sub(1, Ordering::AcqRel);
-        });
+        if self.interrupted() {
+            return Some(RemoteError::Failed {
+                detail: "the engine is shutting down".into(),
+            });
+        }
+        None
     }
 
     /// A store under the engine's limits that traps after `deadline`.
@@ -391,6 +386,18 @@ impl Runtime {
         self.compiled
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The instance a call ran in. Dropping it resets the instance's pool slot
+/// for the next call.
+pub struct SpentInstance {
+    _store: Store<CallState>,
+}
+
+impl std::fmt::Debug for SpentInstance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpentInstance").finish_non_exhaustive()
     }
 }
 

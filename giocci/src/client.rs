@@ -12,7 +12,6 @@ use futures::stream::{self, Stream, StreamExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::debug;
-use zenoh::qos::CongestionControl;
 
 pub use builder::ClientBuilder;
 pub use calls::AsyncCall;
@@ -22,8 +21,8 @@ use crate::error::{Component, Error, Result};
 use crate::limits::PayloadLimits;
 use crate::module::Module;
 use crate::protocol::{
-    Deadline, ExecFunc, ExecResult, InquiryEngine, KeyMap, RegisterClient, SaveModule, Target,
-    request,
+    Deadline, ExecFunc, ExecResult, InquiryEngine, KeyMap, Publishers, RegisterClient, SaveModule,
+    Target, request,
 };
 
 /// How long a call may take when the caller does not say: 5 seconds.
@@ -35,6 +34,9 @@ pub const DEFAULT_IN_FLIGHT: usize = 64;
 
 /// The relay a client talks to when the builder names none.
 pub const DEFAULT_RELAY: &str = "giocci-relay";
+
+/// Engines whose asynchronous request keys keep a declared publisher.
+const ENGINE_PUBLISHERS: usize = 64;
 
 /// A connection to one relay and the engines it hands out.
 ///
@@ -60,6 +62,8 @@ pub struct Client {
 #[derive(Debug)]
 struct Inner {
     session: zenoh::Session,
+    /// The publishers of engines' asynchronous request keys.
+    publishers: Publishers,
     name: String,
     relay: String,
     keys: KeyMap,
@@ -259,9 +263,8 @@ impl Client {
         let (receiver, pending) = results.expect(request.exec_id);
         let key = self.inner.keys.exec_func_async_request(&engine);
         self.inner
-            .session
+            .publishers
             .put(&key, payload)
-            .congestion_control(CongestionControl::Block)
             .await
             .map_err(|source| Error::Zenoh {
                 operation: OP,

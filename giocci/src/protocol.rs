@@ -21,11 +21,15 @@ mod exchange;
 mod keys;
 mod messages;
 mod names;
+mod publishers;
 
-pub use exchange::{Deadline, Service, Shutdown, Target, answer, request, serve, serve_with};
+pub use exchange::{
+    Deadline, InFlight, Service, Shutdown, Target, answer, request, serve, serve_with,
+};
 pub use keys::KeyMap;
 pub use messages::{
     AsyncResult, ExecFunc, ExecResult, InquiryEngine, ModuleBlob, ModuleUpdate, PushModule,
     RegisterClient, RegisterEngine, RemoteError, Reply, SaveModule,
 };
 pub use names::{NameError, validate_key_prefix, validate_name};
+pub use publishers::Publishers;

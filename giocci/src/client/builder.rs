@@ -3,10 +3,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::Duration;
 
-use super::{Client, DEFAULT_RELAY, DEFAULT_TIMEOUT, Inner};
+use super::{Client, DEFAULT_RELAY, DEFAULT_TIMEOUT, ENGINE_PUBLISHERS, Inner};
 use crate::error::{Error, Result};
 use crate::limits::PayloadLimits;
-use crate::protocol::{KeyMap, validate_name};
+use crate::protocol::{KeyMap, Publishers, validate_name};
 use crate::transport::{DEFAULT_ENDPOINT, Mode, ZenohOptions};
 
 /// Configures and opens a [`Client`].
@@ -141,6 +141,7 @@ impl ClientBuilder {
         };
         Ok(Client {
             inner: Arc::new(Inner {
+                publishers: Publishers::new(session.clone(), ENGINE_PUBLISHERS),
                 session,
                 name: self.name,
                 relay: self.relay,

@@ -269,6 +269,30 @@ impl Service {
     }
 }
 
+/// The tasks a service started for its requests. Finished ones are
+/// collected as the next one starts, so the service is not woken each time
+/// one ends; dropping the set aborts those still running.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    tasks: JoinSet<()>,
+}
+
+impl InFlight {
+    /// Starts `task`.
+    pub fn spawn<F>(&mut self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        while self.tasks.try_join_next().is_some() {}
+        self.tasks.spawn(task);
+    }
+
+    /// Waits for every task to end.
+    pub async fn finish(mut self) {
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
 /// Declares a queryable on `key` and answers it until shut down: each query
 /// is [answered](answer) by `handle` in a task of its own, so a slow request
 /// never holds up the next one. On shutdown the queryable is undeclared
@@ -290,7 +314,7 @@ where
     let handle = Arc::new(handle);
     let why = format!("{who} is shutting down");
     Ok(Service::spawn(move |mut shutdown| async move {
-        let mut in_flight = JoinSet::new();
+        let mut in_flight = InFlight::default();
         loop {
             tokio::select! {
                 query = queryable.recv_async() => match query {
@@ -302,11 +326,10 @@ where
                     Err(_) => break,
                 },
                 () = shutdown.draining() => break,
-                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
             }
         }
         drop(queryable);
-        while in_flight.join_next().await.is_some() {}
+        in_flight.finish().await;
     }))
 }
 
