@@ -15,6 +15,11 @@
 //! - `module_save`: saving a module the engine must compile, and one it has
 //!   already compiled.
 //!
+//! Criterion measures each side in its own stretch of time, and on a shared
+//! machine those stretches can differ by more than the gap being measured.
+//! So `remote_call` and `async_throughput` end with the same comparison
+//! interleaved, call by call or round by round, and print its ratio.
+//!
 //! Run with `cargo bench --bench giocci` (or `-- remote_call` for one
 //! group). Everything listens on 127.0.0.1 only.
 
@@ -70,6 +75,41 @@ where
         }
         started.elapsed()
     })
+}
+
+/// Calls per side in the interleaved comparisons.
+const PAIRED_CALLS: usize = 3_000;
+
+/// Rounds per side in the interleaved throughput comparison.
+const PAIRED_ROUNDS: usize = 9;
+
+/// How long `work` takes, in seconds.
+async fn time<T>(work: impl Future<Output = T>) -> f64 {
+    let started = Instant::now();
+    black_box(work.await);
+    started.elapsed().as_secs_f64()
+}
+
+/// The median of `samples`.
+fn median(samples: &mut [f64]) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+/// Whether the command line selects `group`: no filter, or a filter with
+/// an alternative (`a|b`) that names part of the group or starts with it.
+/// Criterion options that take a value (such as `--save-baseline name`)
+/// look like filters here and turn the extra interleaved comparisons off.
+fn selected(group: &str) -> bool {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with('-'))
+        .collect();
+    filters.is_empty()
+        || filters
+            .iter()
+            .flat_map(|filter| filter.split('|'))
+            .any(|part| group.contains(part) || part.starts_with(group))
 }
 
 /// A client session in client mode, linked to `endpoint` over TCP.
@@ -189,6 +229,31 @@ fn remote_call(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    if selected("remote_call") {
+        // The same comparison with the calls interleaved, so that both sides
+        // see the same moments of a noisy machine.
+        let [_, _, (_, known), (_, ask)] = &clients;
+        let (known, ask) = (bench::remote(known), bench::remote(ask));
+        let mut raw = Vec::with_capacity(PAIRED_CALLS);
+        let mut with_known = Vec::with_capacity(PAIRED_CALLS);
+        let mut with_inquiry = Vec::with_capacity(PAIRED_CALLS);
+        rt.block_on(async {
+            for _ in 0..PAIRED_CALLS {
+                raw.push(time(raw_query(&linked, "bench/raw/call", &request)).await);
+                with_known.push(time(async { known.add(1, 2).await.expect("add") }).await);
+                with_inquiry.push(time(async { ask.add(1, 2).await.expect("add") }).await);
+            }
+        });
+        let raw = median(&mut raw);
+        println!(
+            "remote_call/loopback_tcp paired over {PAIRED_CALLS} interleaved calls: raw_zenoh {:.1} us, \
+             known_engine {:.3}x, with_inquiry {:.3}x",
+            raw * 1e6,
+            median(&mut with_known) / raw,
+            median(&mut with_inquiry) / raw,
+        );
+    }
     rt.block_on(stack.stop());
 }
 
@@ -255,46 +320,89 @@ fn async_throughput(c: &mut Criterion) {
     group.throughput(Throughput::Elements(ROUND_TRIPS as u64));
     group.sample_size(20);
     group.measurement_time(Duration::from_secs(5));
+    let remote = bench::remote(&client).with_in_flight(IN_FLIGHT);
+    let giocci_round = || async {
+        let inputs = (0..ROUND_TRIPS as i64).map(|i| (i, 1i64));
+        let mut results = remote.add_stream(inputs);
+        while let Some((_, result)) = results.next().await {
+            black_box(result.expect("add"));
+        }
+    };
     group.bench_function("raw_zenoh_echo", |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
                 let started = Instant::now();
                 for _ in 0..iters {
-                    let (mut sent, mut done) = (0, 0);
-                    while done < ROUND_TRIPS {
-                        while sent < ROUND_TRIPS && sent - done < IN_FLIGHT {
-                            linked
-                                .put("bench/raw/req", request.clone())
-                                .await
-                                .expect("put");
-                            sent += 1;
-                        }
-                        received.recv().await.expect("echo");
-                        done += 1;
-                    }
+                    raw_echo_round(&linked, &request, &mut received).await;
                 }
                 started.elapsed()
             })
         })
     });
-    let remote = bench::remote(&client).with_in_flight(IN_FLIGHT);
     group.bench_function("giocci_stream", |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
                 let started = Instant::now();
                 for _ in 0..iters {
-                    let inputs = (0..ROUND_TRIPS as i64).map(|i| (i, 1i64));
-                    let mut results = remote.add_stream(inputs);
-                    while let Some((_, result)) = results.next().await {
-                        black_box(result.expect("add"));
-                    }
+                    giocci_round().await;
                 }
                 started.elapsed()
             })
         })
     });
     group.finish();
+
+    if selected("async_throughput") {
+        // Rounds of ten streams each, alternating between the two sides.
+        let (mut raw, mut giocci) = (Vec::new(), Vec::new());
+        rt.block_on(async {
+            for _ in 0..PAIRED_ROUNDS {
+                let raw_rounds = async {
+                    for _ in 0..10 {
+                        raw_echo_round(&linked, &request, &mut received).await;
+                    }
+                };
+                raw.push(time(raw_rounds).await);
+                let giocci_rounds = async {
+                    for _ in 0..10 {
+                        giocci_round().await;
+                    }
+                };
+                giocci.push(time(giocci_rounds).await);
+            }
+        });
+        let rate = |seconds: f64| (10 * ROUND_TRIPS) as f64 / seconds;
+        let (raw, giocci) = (rate(median(&mut raw)), rate(median(&mut giocci)));
+        println!(
+            "async_throughput paired over {PAIRED_ROUNDS} alternating rounds: raw_zenoh_echo \
+             {:.0}/s, giocci_stream {:.0}/s, ratio {:.3}",
+            raw,
+            giocci,
+            giocci / raw
+        );
+    }
     rt.block_on(stack.stop());
+}
+
+/// One round of the raw echo: [`ROUND_TRIPS`] requests put on `linked`,
+/// at most [`IN_FLIGHT`] unanswered, each reply counted on `received`.
+async fn raw_echo_round(
+    linked: &zenoh::Session,
+    request: &[u8],
+    received: &mut tokio::sync::mpsc::UnboundedReceiver<()>,
+) {
+    let (mut sent, mut done) = (0, 0);
+    while done < ROUND_TRIPS {
+        while sent < ROUND_TRIPS && sent - done < IN_FLIGHT {
+            linked
+                .put("bench/raw/req", request.to_vec())
+                .await
+                .expect("put");
+            sent += 1;
+        }
+        received.recv().await.expect("echo");
+        done += 1;
+    }
 }
 
 fn payload_size(c: &mut Criterion) {
