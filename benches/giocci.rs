@@ -96,11 +96,16 @@ fn median(samples: &mut [f64]) -> f64 {
     samples[samples.len() / 2]
 }
 
-/// Whether the command line selects `group`: no filter, or a filter with
-/// an alternative (`a|b`) that names part of the group or starts with it.
-/// Criterion options that take a value (such as `--save-baseline name`)
-/// look like filters here and turn the extra interleaved comparisons off.
+/// Whether to run the interleaved comparison of `group`: when benchmarking
+/// (`cargo bench` passes `--bench`; `cargo test` runs each benchmark once
+/// without it), with no filter or a filter with an alternative (`a|b`) that
+/// names part of the group or starts with it. Criterion options that take
+/// a value (such as `--save-baseline name`) look like filters here and turn
+/// the comparisons off.
 fn selected(group: &str) -> bool {
+    if !std::env::args().any(|arg| arg == "--bench") {
+        return false;
+    }
     let filters: Vec<String> = std::env::args()
         .skip(1)
         .filter(|arg| !arg.starts_with('-'))
