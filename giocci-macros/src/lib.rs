@@ -1,10 +1,10 @@
 //! The `#[giocci::remote]` attribute. Use it through the `giocci` crate,
 //! which re-exports it and documents it.
 //!
-//! The macro works in phases: [`model`] parses the module into a small model
-//! that keeps the original syntax for spans, [`validate`] collects every
-//! problem, [`guest`] compiles the module to WebAssembly, and [`expand`]
-//! writes the output, or [`fallback`] writes the errors plus harmless
+//! The macro works in phases: `model` parses the module into a small model
+//! that keeps the original syntax for spans, `validate` collects every
+//! problem, `guest` compiles the module to WebAssembly, and `expand`
+//! writes the output, or `fallback` writes the errors plus harmless
 //! stand-ins so that one mistake gives one error.
 
 mod expand;
