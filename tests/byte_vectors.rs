@@ -46,6 +46,47 @@ pub mod blobs {
     }
 }
 
+/// Items whose names the generated stubs must not trip over.
+#[giocci::remote]
+#[allow(non_upper_case_globals)]
+pub mod clashing {
+    use serde::{Deserialize, Serialize};
+
+    pub const bytes: u32 = 1;
+    pub const index: usize = 2;
+    pub const result: u8 = 3;
+    pub const call: u8 = 4;
+    pub const results: u8 = 5;
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct I(pub u32);
+
+    pub fn echo(data: Vec<u8>) -> Vec<u8> {
+        data
+    }
+
+    pub fn twice(i: I) -> I {
+        I(i.0 * 2)
+    }
+}
+
+/// A module whose `Vec` is its own type.
+#[giocci::remote]
+pub mod own_vec {
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct Vec<T>(pub std::vec::Vec<T>);
+
+    pub fn first(v: Vec<u8>) -> Option<u8> {
+        v.0.first().copied()
+    }
+
+    pub fn wrap(b: u8) -> Vec<u8> {
+        Vec(vec![b, b])
+    }
+}
+
 async fn start(limits: Limits) -> Embedded {
     let stack = Embedded::builder().engine_limits(limits).start();
     timeout(LIMIT, stack)
@@ -155,6 +196,40 @@ async fn a_megabyte_crosses_the_guest_without_a_decoding_step_per_byte() {
         .await
         .unwrap();
     assert_eq!(timeout(LIMIT, call.unwrap()).await.unwrap().unwrap(), data);
+
+    client.close().await.unwrap();
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modules_with_clashing_names_or_their_own_vec_work() {
+    let stack = start(Limits::default()).await;
+    let client = open_registered(stack.client("names")).await;
+    for module in [clashing::module(), own_vec::module()] {
+        let saved = timeout(LIMIT, client.save_module(&module)).await;
+        saved.expect("save timed out").expect("save");
+    }
+
+    let remote = clashing::remote(&client);
+    let echoed = timeout(LIMIT, remote.echo(vec![1, 2, 3])).await.unwrap();
+    assert_eq!(echoed.unwrap(), [1, 2, 3]);
+    let call = timeout(LIMIT, remote.echo_async(vec![4])).await.unwrap();
+    assert_eq!(timeout(LIMIT, call.unwrap()).await.unwrap().unwrap(), [4]);
+    let stream = remote
+        .echo_stream([(vec![5],), (vec![6],)])
+        .collect::<Vec<_>>();
+    let mut results = timeout(LIMIT, stream).await.unwrap();
+    results.sort_by_key(|(index, _)| *index);
+    let values: Vec<Vec<u8>> = results.into_iter().map(|(_, r)| r.unwrap()).collect();
+    assert_eq!(values, [vec![5], vec![6]]);
+    let doubled = timeout(LIMIT, remote.twice(clashing::I(21))).await.unwrap();
+    assert_eq!(doubled.unwrap(), clashing::I(42));
+
+    let remote = own_vec::remote(&client);
+    let first = timeout(LIMIT, remote.first(own_vec::Vec(vec![7, 8]))).await;
+    assert_eq!(first.unwrap().unwrap(), Some(7));
+    let wrapped = timeout(LIMIT, remote.wrap(9)).await.unwrap();
+    assert_eq!(wrapped.unwrap(), own_vec::Vec(vec![9, 9]));
 
     client.close().await.unwrap();
     stack.stop().await;

@@ -124,17 +124,17 @@ fn stub(module: &str, func: &RemoteFn) -> TokenStream {
         .iter()
         .map(|param| {
             let ident = &param.ident;
-            match param.is_bytes() {
+            match param.is_bytes {
                 true => quote!(::giocci::codec::ByteSlice(&#ident)),
                 false => quote!(#ident),
             }
         })
         .collect();
-    let stream_args = match func.params.iter().any(|param| param.is_bytes()) {
+    let stream_args = match func.params.iter().any(|param| param.is_bytes) {
         true => {
             let owned = func.params.iter().map(|param| {
                 let ident = &param.ident;
-                match param.is_bytes() {
+                match param.is_bytes {
                     true => quote!(::giocci::codec::ByteBuf(#ident)),
                     false => quote!(#ident),
                 }
@@ -146,14 +146,16 @@ fn stub(module: &str, func: &RemoteFn) -> TokenStream {
         }
         false => quote!(args),
     };
-    let (wire, unwrap_call, unwrap_async, unwrap_stream) = match func.returns_bytes() {
+    let (wire, unwrap_call, unwrap_async, unwrap_stream) = match func.returns_bytes {
         true => (
             quote!(::giocci::codec::ByteBuf),
-            quote!(.map(|bytes| bytes.0)),
-            quote!(.map(|call| call.decoding_with(::giocci::codec::decode_byte_vec))),
+            quote!(.map(|__giocci_bytes| __giocci_bytes.0)),
+            quote!(.map(|__giocci_call| {
+                __giocci_call.decoding_with(::giocci::codec::decode_byte_vec)
+            })),
             quote! {
-                ::giocci::futures::StreamExt::map(results, |(index, result)| {
-                    (index, result.map(|bytes| bytes.0))
+                ::giocci::futures::StreamExt::map(__giocci_results, |(__giocci_index, __giocci_result)| {
+                    (__giocci_index, __giocci_result.map(|__giocci_bytes| __giocci_bytes.0))
                 })
             },
         ),
@@ -161,7 +163,7 @@ fn stub(module: &str, func: &RemoteFn) -> TokenStream {
             quote!(#output),
             TokenStream::new(),
             TokenStream::new(),
-            quote!(results),
+            quote!(__giocci_results),
         ),
     };
     let call_doc = format!("Runs `{module}::{function}` on an engine and waits for its result.");
@@ -205,14 +207,14 @@ fn stub(module: &str, func: &RemoteFn) -> TokenStream {
         }
 
         #[doc = #stream_doc]
-        pub fn #ident_stream<I>(
+        pub fn #ident_stream<__GiocciArgs>(
             self,
-            args: I,
+            args: __GiocciArgs,
         ) -> impl ::giocci::futures::Stream<Item = (usize, ::giocci::Result<#output>)> + 'c
         where
-            I: ::core::iter::IntoIterator<Item = (#(#types,)*)> + 'c,
+            __GiocciArgs: ::core::iter::IntoIterator<Item = (#(#types,)*)> + 'c,
         {
-            let results = self.client.exec_stream_with_timeout::<_, #wire, _>(
+            let __giocci_results = self.client.exec_stream_with_timeout::<_, #wire, _>(
                 #module,
                 #function,
                 #stream_args,

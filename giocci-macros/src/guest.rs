@@ -109,7 +109,7 @@ fn guest_source(model: &RemoteModule) -> syn::Result<String> {
             .map(|i| format_ident!("__giocci_arg{}", i))
             .collect();
         // Byte vectors travel as `ByteBuf`, which decodes in one piece.
-        let types = func.params.iter().map(|param| match param.is_bytes() {
+        let types = func.params.iter().map(|param| match param.is_bytes {
             true => quote!(::giocci::codec::ByteBuf),
             false => {
                 let ty = &param.ty;
@@ -120,12 +120,12 @@ fn guest_source(model: &RemoteModule) -> syn::Result<String> {
             .params
             .iter()
             .zip(&args)
-            .map(|(param, arg)| match param.is_bytes() {
+            .map(|(param, arg)| match param.is_bytes {
                 true => quote!(#arg.0),
                 false => quote!(#arg),
             });
         let call = quote!(#name(#(#values),*));
-        let call = match func.returns_bytes() {
+        let call = match func.returns_bytes {
             true => quote!(::giocci::codec::ByteBuf(#call)),
             false => call,
         };
@@ -427,8 +427,13 @@ fn compiler_errors(stderr: &str) -> String {
     out
 }
 
+/// Writes `bytes` to `path` through a temporary file of this write's own,
+/// so that readers never see half a file and concurrent writers (other
+/// compiler processes, or threads of this one) never share a temporary.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let write = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp-{}-{write}", std::process::id()));
     fs::write(&tmp, bytes)
         .and_then(|()| fs::rename(&tmp, path))
         .map_err(|err| format!("cannot write {}: {err}", path.display()))
@@ -482,6 +487,44 @@ mod tests {
         // The copy is named by its contents: writing it again finds it.
         assert_eq!(write_support(&cache).unwrap(), dir);
         fs::remove_dir_all(&cache).unwrap();
+    }
+
+    #[test]
+    fn threads_writing_one_support_copy_do_not_collide() {
+        for round in 0..20 {
+            let cache = env::temp_dir().join(format!(
+                "giocci-support-race-{}-{round}",
+                std::process::id()
+            ));
+            let writers: Vec<_> = (0..4)
+                .map(|_| {
+                    let cache = cache.clone();
+                    std::thread::spawn(move || write_support(&cache))
+                })
+                .collect();
+            for writer in writers {
+                writer.join().unwrap().unwrap();
+            }
+            fs::remove_dir_all(&cache).unwrap();
+        }
+    }
+
+    #[test]
+    fn the_support_copy_uses_the_workspace_codec() {
+        // Guests must encode exactly as the host does: the copy's codec
+        // dependencies are the workspace's.
+        let workspace =
+            fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml"))
+                .unwrap();
+        let manifest = support_manifest();
+        for name in ["bincode", "serde", "thiserror"] {
+            let line = |text: &str| {
+                text.lines()
+                    .find(|line| line.starts_with(&format!("{name} =")))
+                    .map(|line| line.trim().to_owned())
+            };
+            assert_eq!(line(&manifest), line(&workspace), "{name}");
+        }
     }
 
     #[test]

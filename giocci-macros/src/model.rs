@@ -27,6 +27,9 @@ pub struct RemoteFn {
     pub item: ItemFn,
     /// Its parameters, receivers excluded.
     pub params: Vec<Param>,
+    /// Whether it returns a `Vec<u8>`, which travels as a
+    /// `giocci::codec::ByteBuf`.
+    pub returns_bytes: bool,
 }
 
 /// One parameter of a remote function.
@@ -35,25 +38,14 @@ pub struct Param {
     pub ident: Ident,
     /// The declared type.
     pub ty: Type,
-}
-
-impl Param {
-    /// Whether the parameter is a `Vec<u8>`, which travels as a
+    /// Whether it is a `Vec<u8>`, which travels as a
     /// `giocci::codec::ByteBuf`.
-    pub fn is_bytes(&self) -> bool {
-        is_byte_vec(&self.ty)
-    }
+    pub is_bytes: bool,
 }
 
 impl RemoteFn {
     pub fn ident(&self) -> &Ident {
         &self.item.sig.ident
-    }
-
-    /// Whether the function returns a `Vec<u8>`, which travels as a
-    /// `giocci::codec::ByteBuf`.
-    pub fn returns_bytes(&self) -> bool {
-        is_byte_vec(&self.output())
     }
 
     /// The declared return type, `()` when there is none.
@@ -82,15 +74,22 @@ impl RemoteModule {
             Some(lit) => (lit.value(), lit.span()),
             None => (item.ident.to_string(), item.ident.span()),
         };
+        // A module with its own `Vec` means something else by `Vec<u8>`.
+        let std_vec = !items.iter().any(defines_vec);
         let functions = items
             .iter()
             .filter_map(|item| match item {
                 Item::Fn(func) if matches!(func.vis, Visibility::Public(_)) => Some(func),
                 _ => None,
             })
-            .map(|func| RemoteFn {
-                params: params(func),
-                item: func.clone(),
+            .map(|func| {
+                let returns_bytes = std_vec
+                    && matches!(&func.sig.output, ReturnType::Type(_, ty) if is_byte_vec(ty));
+                RemoteFn {
+                    params: params(func, std_vec),
+                    item: func.clone(),
+                    returns_bytes,
+                }
             })
             .collect();
         let edition = args
@@ -107,7 +106,31 @@ impl RemoteModule {
     }
 }
 
-fn params(func: &ItemFn) -> Vec<Param> {
+/// Whether `item` brings a `Vec` of the module's own into scope.
+fn defines_vec(item: &Item) -> bool {
+    fn names_vec(tree: &syn::UseTree) -> bool {
+        match tree {
+            syn::UseTree::Path(path) => names_vec(&path.tree),
+            syn::UseTree::Name(name) => name.ident == "Vec",
+            syn::UseTree::Rename(rename) => rename.rename == "Vec",
+            syn::UseTree::Group(group) => group.items.iter().any(names_vec),
+            // A glob could bring anything; only the standard `Vec` is
+            // worth the risk of guessing.
+            syn::UseTree::Glob(_) => false,
+        }
+    }
+    match item {
+        Item::Struct(item) => item.ident == "Vec",
+        Item::Enum(item) => item.ident == "Vec",
+        Item::Union(item) => item.ident == "Vec",
+        Item::Type(item) => item.ident == "Vec",
+        Item::Trait(item) => item.ident == "Vec",
+        Item::Use(item) => names_vec(&item.tree),
+        _ => false,
+    }
+}
+
+fn params(func: &ItemFn, std_vec: bool) -> Vec<Param> {
     func.sig
         .inputs
         .iter()
@@ -123,6 +146,7 @@ fn params(func: &ItemFn) -> Vec<Param> {
             };
             Param {
                 ident,
+                is_bytes: std_vec && is_byte_vec(&typed.ty),
                 ty: (*typed.ty).clone(),
             }
         })
@@ -221,6 +245,40 @@ pub fn is_byte_vec(ty: &Type) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_module_with_its_own_vec_keeps_its_byte_vectors_as_written() {
+        let item: ItemMod = syn::parse_quote! {
+            mod own {
+                pub struct Vec<T>(T);
+                pub fn f(v: Vec<u8>) -> Vec<u8> { v }
+            }
+        };
+        let model = RemoteModule::parse(TokenStream::new(), &item).unwrap();
+        assert!(!model.functions[0].params[0].is_bytes);
+        assert!(!model.functions[0].returns_bytes);
+
+        let item: ItemMod = syn::parse_quote! {
+            mod plain {
+                pub fn f(v: Vec<u8>) -> Vec<u8> { v }
+            }
+        };
+        let model = RemoteModule::parse(TokenStream::new(), &item).unwrap();
+        assert!(model.functions[0].params[0].is_bytes);
+        assert!(model.functions[0].returns_bytes);
+
+        for import in [
+            quote::quote!(
+                use std::collections::VecDeque as Vec;
+            ),
+            quote::quote!(
+                use self::inner::{Other, Vec};
+            ),
+        ] {
+            let item: Item = syn::parse2(import).unwrap();
+            assert!(defines_vec(&item));
+        }
+    }
 
     #[test]
     fn byte_vectors_are_recognised_by_their_spelling() {
