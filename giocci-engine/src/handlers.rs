@@ -1,6 +1,7 @@
 //! The engine's two keys: modules from the relay, calls from clients.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -10,11 +11,15 @@ use giocci::protocol::{
     validate_name,
 };
 use giocci::protocol::{InFlight, Publishers, Service, serve_with};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use tracing::{debug, info, instrument, warn};
 
 use crate::runtime::{Compiled, Runtime, SpentInstance};
 use crate::{EngineConfig, EngineError};
+
+/// Most instances kept for a reset after their result is sent. The
+/// runtime's pool has room for these beyond the running calls.
+const DEFERRED_RESETS: usize = 4;
 
 /// Clients whose result keys keep a declared publisher.
 const CLIENT_PUBLISHERS: usize = 256;
@@ -32,9 +37,11 @@ pub(crate) struct Shared {
     /// Each client's modules by name.
     modules: Mutex<HashMap<String, HashMap<String, Arc<Compiled>>>>,
     /// One permit per call the engine accepts, running or waiting.
-    admitted: Arc<Semaphore>,
+    admitted: Semaphore,
     /// One permit per call that may run at once.
-    running: Arc<Semaphore>,
+    running: Semaphore,
+    /// Instances kept until their call's result is sent.
+    deferred: Arc<AtomicUsize>,
 }
 
 impl Shared {
@@ -50,10 +57,11 @@ impl Shared {
             publishers: Publishers::new(session.clone(), CLIENT_PUBLISHERS),
             session,
             config,
-            admitted: Arc::new(Semaphore::new(
+            admitted: Semaphore::new(
                 runtime.limits().max_running.max(1) + runtime.limits().max_queued,
-            )),
-            running: Arc::new(Semaphore::new(runtime.limits().max_running.max(1))),
+            ),
+            running: Semaphore::new(runtime.limits().max_running.max(1)),
+            deferred: Arc::default(),
             runtime,
             modules: Mutex::default(),
         }
@@ -249,13 +257,34 @@ async fn exec_func_async(shared: Arc<Shared>, req: ExecFunc, abandon: impl Futur
     }
 }
 
-/// What a call holds until its result is sent: the instance it ran in, and
-/// its place among the running and admitted calls. A slot is reset only
-/// after the result has gone out, and the next call takes it then.
+/// The instance a call ran in, kept until the call's result is sent so
+/// that resetting it is off the result's path. At most [`DEFERRED_RESETS`]
+/// are kept at once: a result that is slow to send, to a congested client,
+/// holds an instance but never a running slot.
 struct Held {
     _instance: SpentInstance,
-    _running: OwnedSemaphorePermit,
-    _admitted: OwnedSemaphorePermit,
+    _count: DeferredReset,
+}
+
+/// Counts one instance in [`Shared::deferred`] while it lives.
+struct DeferredReset(Arc<AtomicUsize>);
+
+impl DeferredReset {
+    /// A place among the deferred resets, if one is free.
+    fn take(deferred: &Arc<AtomicUsize>) -> Option<DeferredReset> {
+        if deferred.fetch_add(1, Ordering::AcqRel) < DEFERRED_RESETS {
+            Some(DeferredReset(Arc::clone(deferred)))
+        } else {
+            deferred.fetch_sub(1, Ordering::AcqRel);
+            None
+        }
+    }
+}
+
+impl Drop for DeferredReset {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Runs one call, sync or async, once the engine has a slot for it.
@@ -283,10 +312,10 @@ async fn run(shared: &Arc<Shared>, req: ExecFunc) -> (Reply<ExecResult>, Option<
     let busy = || RemoteError::EngineBusy {
         engine: shared.name.clone(),
     };
-    let Ok(admitted) = Arc::clone(&shared.admitted).try_acquire_owned() else {
+    let Ok(_admitted) = shared.admitted.try_acquire() else {
         return (Err(busy()), None);
     };
-    let Ok(running) = Arc::clone(&shared.running).acquire_owned().await else {
+    let Ok(_running) = shared.running.acquire().await else {
         return (Err(busy()), None);
     };
 
@@ -315,14 +344,36 @@ async fn run(shared: &Arc<Shared>, req: ExecFunc) -> (Reply<ExecResult>, Option<
         other => other,
     };
     debug!(ok = value.is_ok(), "call finished");
-    let held = Held {
-        _instance: instance,
-        _running: running,
-        _admitted: admitted,
-    };
     match value {
-        Ok(value) => (Ok(ExecResult { exec_id, value }), Some(held)),
+        Ok(value) => {
+            // Without a free place, the instance is reset here and now.
+            let held = DeferredReset::take(&shared.deferred).map(|count| Held {
+                _instance: instance,
+                _count: count,
+            });
+            (Ok(ExecResult { exec_id, value }), held)
+        }
         // Failures are rare: reset now rather than carry the slot along.
         Err(err) => (Err(err), None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deferred_resets_are_bounded_and_given_back() {
+        let deferred = Arc::default();
+        let mut taken: Vec<DeferredReset> = (0..DEFERRED_RESETS)
+            .map(|_| DeferredReset::take(&deferred).expect("a free place"))
+            .collect();
+        assert!(DeferredReset::take(&deferred).is_none());
+        assert_eq!(deferred.load(Ordering::Acquire), DEFERRED_RESETS);
+        taken.pop();
+        let again = DeferredReset::take(&deferred);
+        assert!(again.is_some());
+        drop((taken, again));
+        assert_eq!(deferred.load(Ordering::Acquire), 0);
     }
 }

@@ -317,6 +317,10 @@ impl Runtime {
     /// [`call`](Runtime::call), but the instance's slot is reset only when
     /// the returned [`SpentInstance`] is dropped: a caller that drops it
     /// after sending the result takes the reset off the result's path.
+    ///
+    /// The pool holds eight instances beyond `max_running`; while a caller
+    /// keeps that many spent ones, further calls fail for want of an
+    /// instance. Keep them only briefly, and only a few.
     pub async fn call_keeping_instance(
         &self,
         compiled: &Compiled,

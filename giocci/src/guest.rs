@@ -1,8 +1,10 @@
 //! The guest side of the [`abi`](crate::abi), compiled into every module.
 //!
-//! `#[giocci::remote]` generates a guest crate that enables this crate's
-//! `guest` feature, calls [`exports!`](crate::guest_exports) once and wraps each
-//! remote function with [`entry`]. Nothing here is meant to be called by hand.
+//! `#[giocci::remote]` generates a guest crate that calls
+//! [`exports!`](crate::guest_exports) once and wraps each remote function
+//! with [`entry`]. The macro carries a copy of this module (with the ABI and
+//! the codec) and builds guests against that copy. Nothing here is meant to
+//! be called by hand.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::{Cell, UnsafeCell};
@@ -124,6 +126,18 @@ unsafe impl Sync for Region {}
 /// memory every instance starts with.
 static REGION: Region = Region(UnsafeCell::new([0; REGION_BYTES]));
 
+/// Bytes of the region handed out so far, from its start.
+struct Used(Cell<usize>);
+
+// SAFETY: as for `Region`.
+unsafe impl Sync for Used {}
+
+static USED: Used = Used(Cell::new(0));
+
+// The allocator relies on nothing running alongside it.
+#[cfg(target_feature = "atomics")]
+compile_error!("giocci guests are single-threaded: build them without the `atomics` feature");
+
 /// The guest's global allocator: serves allocations from a region that is
 /// part of the module's initial memory while it has room, and from the
 /// standard allocator after that.
@@ -134,19 +148,18 @@ static REGION: Region = Region(UnsafeCell::new([0; REGION_BYTES]));
 /// call, not this one, which costs a long-running call at most the region's
 /// size. In exchange a small call never grows its memory, and growing is
 /// what makes an engine remap memory around a call.
-#[derive(Debug)]
-pub struct CallAllocator {
-    /// Bytes of the region handed out so far, from its start.
-    used: Cell<usize>,
-}
-
-// SAFETY: as for `Region`.
-unsafe impl Sync for CallAllocator {}
+///
+/// Every value of this type shares the one region.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallAllocator;
 
 impl CallAllocator {
-    /// An allocator with the whole region free.
-    pub const fn new() -> CallAllocator {
-        CallAllocator { used: Cell::new(0) }
+    fn used() -> usize {
+        USED.0.get()
+    }
+
+    fn set_used(used: usize) {
+        USED.0.set(used);
     }
 
     fn base() -> usize {
@@ -163,19 +176,13 @@ impl CallAllocator {
     /// A block from the region, if it has room.
     fn take(&self, layout: Layout) -> Option<*mut u8> {
         let base = Self::base();
-        let start = (base + self.used.get()).checked_next_multiple_of(layout.align())? - base;
+        let start = (base + Self::used()).checked_next_multiple_of(layout.align())? - base;
         let end = start.checked_add(layout.size())?;
         if end > REGION_BYTES {
             return None;
         }
-        self.used.set(end);
+        Self::set_used(end);
         Some((base + start) as *mut u8)
-    }
-}
-
-impl Default for CallAllocator {
-    fn default() -> Self {
-        CallAllocator::new()
     }
 }
 
@@ -207,8 +214,8 @@ unsafe impl GlobalAlloc for CallAllocator {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         match Self::offset_of(ptr) {
             Some(offset) => {
-                if offset + layout.size() == self.used.get() {
-                    self.used.set(offset);
+                if offset + layout.size() == Self::used() {
+                    Self::set_used(offset);
                 }
             }
             // SAFETY: forwarded contract.
@@ -221,9 +228,9 @@ unsafe impl GlobalAlloc for CallAllocator {
             // SAFETY: forwarded contract.
             return unsafe { System.realloc(ptr, layout, new_size) };
         };
-        let is_last = offset + layout.size() == self.used.get();
+        let is_last = offset + layout.size() == Self::used();
         if is_last && offset + new_size <= REGION_BYTES {
-            self.used.set(offset + new_size);
+            Self::set_used(offset + new_size);
             return ptr;
         }
         if new_size <= layout.size() {
@@ -255,7 +262,7 @@ unsafe impl GlobalAlloc for CallAllocator {
 macro_rules! guest_exports {
     () => {
         #[global_allocator]
-        static GIOCCI_ALLOCATOR: $crate::guest::CallAllocator = $crate::guest::CallAllocator::new();
+        static GIOCCI_ALLOCATOR: $crate::guest::CallAllocator = $crate::guest::CallAllocator;
 
         #[unsafe(no_mangle)]
         pub extern "C" fn giocci_abi_version() -> u32 {

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use zenoh::pubsub::Publisher;
 use zenoh::qos::CongestionControl;
@@ -11,14 +12,25 @@ use crate::ZenohError;
 /// Publishers declared once per key and reused for every put on it: Zenoh
 /// then works out where a key's samples go once, not at every put.
 ///
-/// Puts block rather than drop when the link is congested. At most
-/// `capacity` keys keep a publisher; declaring one more starts the set
-/// over, so keys that are no longer used do not accumulate.
+/// Puts block rather than drop when the link is congested. About
+/// `capacity` keys at most keep a publisher (puts racing on new keys may
+/// each declare one). When all are taken, a new key takes
+/// the place of the key unused for longest if that one has been idle for a
+/// while (30 s unless [`idle_after`](Publishers::idle_after) says
+/// otherwise); if not, its puts go out without a publisher, as plain
+/// session puts, until a place frees up.
 #[derive(Debug)]
 pub struct Publishers {
     session: zenoh::Session,
     capacity: usize,
-    declared: Mutex<HashMap<String, Arc<Publisher<'static>>>>,
+    idle: Duration,
+    declared: Mutex<HashMap<String, Declared>>,
+}
+
+#[derive(Debug)]
+struct Declared {
+    publisher: Arc<Publisher<'static>>,
+    last_used: Instant,
 }
 
 impl Publishers {
@@ -28,19 +40,38 @@ impl Publishers {
         Publishers {
             session,
             capacity: capacity.max(1),
+            idle: Duration::from_secs(30),
             declared: Mutex::default(),
         }
     }
 
-    /// Puts `payload` on `key`, declaring the key's publisher first if it
-    /// has none.
+    /// The same set, where a key unused for `idle` may give its place to a
+    /// new one.
+    pub fn idle_after(self, idle: Duration) -> Publishers {
+        Publishers { idle, ..self }
+    }
+
+    /// Puts `payload` on `key`, through the key's publisher, declared first
+    /// if there is room for it.
     pub async fn put(&self, key: &str, payload: Vec<u8>) -> Result<(), ZenohError> {
-        let declared = self.lock().get(key).cloned();
-        let publisher = match declared {
-            Some(publisher) => publisher,
-            None => self.declare(key).await?,
+        let known = self.lock().get_mut(key).map(|declared| {
+            declared.last_used = Instant::now();
+            Arc::clone(&declared.publisher)
+        });
+        let publisher = match known {
+            Some(publisher) => Some(publisher),
+            None if self.make_room() => Some(self.declare(key).await?),
+            None => None,
         };
-        publisher.put(payload).await
+        match publisher {
+            Some(publisher) => publisher.put(payload).await,
+            None => {
+                self.session
+                    .put(key, payload)
+                    .congestion_control(CongestionControl::Block)
+                    .await
+            }
+        }
     }
 
     /// How many keys have a publisher now.
@@ -53,6 +84,27 @@ impl Publishers {
         self.len() == 0
     }
 
+    /// Whether there is room for one more publisher, after giving up the
+    /// one unused for longest if it has been idle long enough.
+    fn make_room(&self) -> bool {
+        let mut declared = self.lock();
+        if declared.len() < self.capacity {
+            return true;
+        }
+        let oldest = declared
+            .iter()
+            .min_by_key(|(_, entry)| entry.last_used)
+            .filter(|(_, entry)| entry.last_used.elapsed() >= self.idle)
+            .map(|(key, _)| key.clone());
+        match oldest {
+            Some(key) => {
+                declared.remove(&key);
+                true
+            }
+            None => false,
+        }
+    }
+
     async fn declare(&self, key: &str) -> Result<Arc<Publisher<'static>>, ZenohError> {
         let publisher = self
             .session
@@ -60,18 +112,16 @@ impl Publishers {
             .congestion_control(CongestionControl::Block)
             .await?;
         let publisher = Arc::new(publisher);
-        let mut declared = self.lock();
-        if declared.len() >= self.capacity {
-            declared.clear();
-        }
         // Two puts may have declared the key at once: keep the first.
-        let kept = declared
-            .entry(key.to_owned())
-            .or_insert_with(|| Arc::clone(&publisher));
-        Ok(Arc::clone(kept))
+        let mut declared = self.lock();
+        let kept = declared.entry(key.to_owned()).or_insert_with(|| Declared {
+            publisher: Arc::clone(&publisher),
+            last_used: Instant::now(),
+        });
+        Ok(Arc::clone(&kept.publisher))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Publisher<'static>>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Declared>> {
         self.declared
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -106,21 +156,27 @@ mod tests {
                 .await
                 .unwrap();
         }
-        // The fourth key started the set over.
-        assert_eq!(publishers.len(), 2);
+        // Keys beyond the three in use went out without a publisher.
+        assert_eq!(publishers.len(), 3);
         // A key with a publisher reuses it.
+        publishers.put("test/publishers/2", vec![2]).await.unwrap();
+        assert_eq!(publishers.len(), 3);
+
+        // Once idle, a key gives its place to a new one.
+        let publishers = publishers.idle_after(Duration::ZERO);
         publishers.put("test/publishers/4", vec![4]).await.unwrap();
-        assert_eq!(publishers.len(), 2);
+        assert_eq!(publishers.len(), 3);
+        assert!(publishers.lock().contains_key("test/publishers/4"));
 
         let mut received = Vec::new();
-        for _ in 0..6 {
+        for _ in 0..7 {
             let sample = tokio::time::timeout(Duration::from_secs(10), subscriber.recv_async())
                 .await
                 .expect("a put did not arrive")
                 .unwrap();
             received.push(sample.payload().to_bytes()[0]);
         }
-        assert_eq!(received, [0, 1, 2, 3, 4, 4]);
+        assert_eq!(received, [0, 1, 2, 3, 4, 2, 4]);
         session.close().await.unwrap();
     }
 }
