@@ -144,10 +144,10 @@ compile_error!("giocci guests are single-threaded: build them without the `atomi
 ///
 /// Every call runs in a fresh instance, so the region only has to last one
 /// call: it hands out memory in order and takes back only the most recent
-/// block. Memory freed out of order inside the region is reused by the next
-/// call, not this one, which costs a long-running call at most the region's
-/// size. In exchange a small call never grows its memory, and growing is
-/// what makes an engine remap memory around a call.
+/// block. Memory freed out of order inside the region is not handed out
+/// again during the call, which costs a long-running call at most the
+/// region's size. In exchange a small call never grows its memory, and
+/// growing is what makes an engine change page protections around a call.
 ///
 /// Every value of this type shares the one region.
 #[derive(Debug, Clone, Copy, Default)]
