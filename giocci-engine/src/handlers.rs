@@ -201,6 +201,8 @@ async fn save_module(shared: Arc<Shared>, req: PushModule) -> Reply<()> {
     fields(engine = %shared.name, client = %req.client, module = %req.module, function = %req.function, exec_id = req.exec_id)
 )]
 async fn exec_func(shared: Arc<Shared>, req: ExecFunc) -> Reply<Answered> {
+    // The call's future is a few kilobytes: boxed, the request's task stays
+    // small and cheap to spawn.
     let (result, held) = Box::pin(run(&shared, req)).await;
     result.map(|result| Answered {
         result,
@@ -208,7 +210,7 @@ async fn exec_func(shared: Arc<Shared>, req: ExecFunc) -> Reply<Answered> {
     })
 }
 
-/// A call's result, holding the call's instance and slots until it has
+/// A call's result, holding the instance the call ran in until it has
 /// been sent: it encodes as the [`ExecResult`] alone.
 struct Answered {
     result: ExecResult,
