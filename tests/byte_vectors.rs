@@ -7,7 +7,7 @@ use giocci_engine::embedded::Embedded;
 use tokio::time::timeout;
 
 mod common;
-use common::{Bytes, LIMIT, open_registered};
+use common::{Bytes, LIMIT, open_saving, start_stack};
 
 #[giocci::remote]
 pub mod blobs {
@@ -88,18 +88,11 @@ pub mod own_vec {
 }
 
 async fn start(limits: Limits) -> Embedded {
-    let stack = Embedded::builder().engine_limits(limits).start();
-    timeout(LIMIT, stack)
-        .await
-        .expect("stack start timed out")
-        .expect("stack start")
+    start_stack(Embedded::builder().engine_limits(limits)).await
 }
 
 async fn ready(stack: &Embedded, name: &str) -> giocci::Client {
-    let client = open_registered(stack.client(name)).await;
-    let saved = timeout(LIMIT, client.save_module(&blobs::module())).await;
-    saved.expect("save timed out").expect("save");
-    client
+    open_saving(stack.client(name), &blobs::module()).await
 }
 
 const SIZES: [usize; 7] = [0, 1, 250, 251, 65_535, 65_536, 1 << 20];
@@ -204,11 +197,9 @@ async fn a_megabyte_crosses_the_guest_without_a_decoding_step_per_byte() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn modules_with_clashing_names_or_their_own_vec_work() {
     let stack = start(Limits::default()).await;
-    let client = open_registered(stack.client("names")).await;
-    for module in [clashing::module(), own_vec::module()] {
-        let saved = timeout(LIMIT, client.save_module(&module)).await;
-        saved.expect("save timed out").expect("save");
-    }
+    let client = open_saving(stack.client("names"), &clashing::module()).await;
+    let saved = timeout(LIMIT, client.save_module(&own_vec::module())).await;
+    saved.expect("save timed out").expect("save");
 
     let remote = clashing::remote(&client);
     let echoed = timeout(LIMIT, remote.echo(vec![1, 2, 3])).await.unwrap();

@@ -7,7 +7,7 @@ use giocci_engine::embedded::Embedded;
 use tokio::time::timeout;
 
 mod common;
-use common::{LIMIT, open_registered};
+use common::{LIMIT, open_saving, start_stack};
 
 #[giocci::remote]
 pub mod heap {
@@ -103,17 +103,11 @@ pub mod heap {
 }
 
 async fn ready(stack: &Embedded, name: &str) -> giocci::Client {
-    let client = open_registered(stack.client(name)).await;
-    let saved = timeout(LIMIT, client.save_module(&heap::module())).await;
-    saved.expect("save timed out").expect("save");
-    client
+    open_saving(stack.client(name), &heap::module()).await
 }
 
 async fn start() -> Embedded {
-    timeout(LIMIT, Embedded::start())
-        .await
-        .expect("stack start timed out")
-        .expect("stack start")
+    start_stack(Embedded::builder()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -219,8 +213,7 @@ async fn one_running_call_at_a_time_serves_a_burst() {
         max_queued: 512,
         ..Limits::default()
     };
-    let stack = Embedded::builder().engine_limits(limits).start();
-    let stack = timeout(LIMIT, stack).await.unwrap().unwrap();
+    let stack = start_stack(Embedded::builder().engine_limits(limits)).await;
     let client = ready(&stack, "burst").await;
     let remote = heap::remote(&client).with_in_flight(128);
 

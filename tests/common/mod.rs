@@ -102,10 +102,28 @@ pub async fn open_registered(builder: giocci::ClientBuilder) -> giocci::Client {
 
 /// Opens a client from `builder`, registers it and saves [`shapes`].
 pub async fn open_ready(builder: giocci::ClientBuilder) -> giocci::Client {
+    open_saving(builder, &shapes::module()).await
+}
+
+/// Opens a client from `builder`, registers it and saves `module`.
+pub async fn open_saving(
+    builder: giocci::ClientBuilder,
+    module: &giocci::Module,
+) -> giocci::Client {
     let client = open_registered(builder).await;
-    let saved = timeout(LIMIT, client.save_module(&shapes::module())).await;
+    let saved = timeout(LIMIT, client.save_module(module)).await;
     saved.expect("save timed out").expect("save");
     client
+}
+
+/// Starts the embedded stack `builder` describes.
+pub async fn start_stack(
+    builder: giocci_engine::embedded::EmbeddedBuilder,
+) -> giocci_engine::embedded::Embedded {
+    timeout(LIMIT, builder.start())
+        .await
+        .expect("stack start timed out")
+        .expect("stack start")
 }
 
 #[giocci::remote]
